@@ -1,0 +1,168 @@
+"""Run a shipped or exported emotion classifier with ONNX Runtime (no PyTorch needed).
+
+A classifier is two files side by side: ``NAME.onnx`` and ``NAME.json``. The JSON sidecar
+says what the model expects and how it was made: the blendshape names it reads (a subset of
+the 52, in order), whether it also needs landmark features and which preprocessing builds
+them, the class order, a hash of the training data, its measured metrics and its version.
+The ONNX graph takes one float32 input ``features`` of shape [N, F] and returns
+probabilities [N, 3] in :data:`~emoblend.labels.CLASSES` order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .blendshapes import BLENDSHAPE_NAMES, NUM_BLENDSHAPES
+from .errors import ClassifierError
+from .labels import CLASSES
+
+DEFAULT_MODEL = "default"
+"""The name :func:`load_classifier` loads when given none (see assets/)."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The JSON sidecar of a classifier, as plain data."""
+
+    name: str
+    blendshapes: tuple[str, ...]
+    classes: tuple[str, ...] = CLASSES
+    landmarks: str | None = None
+    """Name of the landmark preprocessing (see :mod:`emoblend.landmark_features`), or None."""
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_json(cls, data: dict) -> ModelInfo:
+        try:
+            info = cls(
+                name=str(data["name"]),
+                blendshapes=tuple(data["inputs"]["blendshapes"]),
+                classes=tuple(data.get("classes", CLASSES)),
+                landmarks=data["inputs"].get("landmarks"),
+                raw=data,
+            )
+        except (KeyError, TypeError) as exc:
+            raise ClassifierError(f"classifier sidecar lacks {exc}; re-export the model") from None
+        unknown = [n for n in info.blendshapes if n not in BLENDSHAPE_NAMES]
+        if unknown or tuple(info.classes) != CLASSES:
+            raise ClassifierError(
+                f"classifier sidecar names unknown blendshapes {unknown} or classes "
+                f"{info.classes}; expected MediaPipe names and {CLASSES}"
+            )
+        return info
+
+
+class Classifier:
+    """An ONNX emotion classifier; ``predict_proba`` maps features to [N, 3] probabilities."""
+
+    def __init__(self, onnx_path: str | os.PathLike, info: ModelInfo, *, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(onnx_path)
+        self.info = info
+        self._columns = np.array([BLENDSHAPE_NAMES.index(n) for n in info.blendshapes])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            first = str(exc).splitlines()[0][:200]
+            raise ClassifierError(f"cannot load classifier {self.path} ({first})") from None
+        self._input = self._session.get_inputs()[0].name
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.info.classes
+
+    @property
+    def needs_landmarks(self) -> bool:
+        return self.info.landmarks is not None
+
+    def features(self, blendshapes: np.ndarray, landmarks: np.ndarray | None = None,
+                 matrices: np.ndarray | None = None) -> np.ndarray:
+        """Build the model's [N, F] input from 52-score rows (and landmarks where needed).
+
+        ``blendshapes`` is [52] or [N, 52] in MediaPipe order; ``landmarks`` [N, 478, 3] and
+        ``matrices`` [N, 4, 4] are required when the model declares landmark features.
+        """
+        scores = np.asarray(blendshapes, dtype=np.float32)
+        if scores.ndim == 1:
+            scores = scores[None, :]
+        if scores.ndim != 2 or scores.shape[1] != NUM_BLENDSHAPES:
+            raise ClassifierError(
+                f"blendshapes have shape {np.shape(blendshapes)}; expected [52] or [N, 52] "
+                "in MediaPipe order (emoblend.BLENDSHAPE_NAMES)"
+            )
+        if not np.isfinite(scores).all():
+            raise ClassifierError("blendshapes contain NaN or infinity; drop undetected faces first")
+        parts = [scores[:, self._columns]]
+        if self.needs_landmarks:
+            if landmarks is None or matrices is None:
+                raise ClassifierError(
+                    f"classifier {self.name!r} needs landmarks and transformation matrices; "
+                    "build the table with --landmarks or choose a blendshape-only model"
+                )
+            from .landmark_features import LANDMARK_PREPROCESSING
+
+            build = LANDMARK_PREPROCESSING[self.info.landmarks]
+            parts.append(build(np.asarray(landmarks, np.float32).reshape(len(scores), -1, 3),
+                               np.asarray(matrices, np.float32).reshape(len(scores), 4, 4)))
+        return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
+
+    def predict_proba(self, blendshapes: np.ndarray, landmarks: np.ndarray | None = None,
+                      matrices: np.ndarray | None = None) -> np.ndarray:
+        """Probabilities [N, 3] (happy, unknown, sad) for one face ([52]) or a batch ([N, 52])."""
+        x = self.features(blendshapes, landmarks, matrices)
+        return self._session.run(None, {self._input: x})[0]
+
+    def predict_face(self, face) -> np.ndarray:  # noqa: ANN001 - emoblend.landmarker.Face
+        """Probabilities [3] for one detected :class:`~emoblend.landmarker.Face`."""
+        return self.predict_proba(face.blendshapes, face.landmarks[None], face.matrix[None])[0]
+
+
+def _assets() -> Path:
+    return Path(str(resources.files("emoblend") / "assets"))
+
+
+def available_models() -> list[str]:
+    """Names of the classifiers bundled with the package."""
+    return sorted(p.stem for p in _assets().glob("*.onnx"))
+
+
+def load_classifier(name_or_path: str | os.PathLike | None = None, *, threads: int = 1) -> Classifier:
+    """Load a bundled classifier by name (default: the shipped default) or an .onnx path."""
+    target = DEFAULT_MODEL if name_or_path is None else str(name_or_path)
+    path = Path(target)
+    if path.suffix == ".onnx" or path.exists():
+        onnx_path = path
+    else:
+        onnx_path = _assets() / f"{target}.onnx"
+        if not onnx_path.is_file():
+            raise ClassifierError(
+                f"no classifier named {target!r}; bundled: {', '.join(available_models()) or 'none'}"
+                ", or give a path to an .onnx file"
+            )
+    sidecar = onnx_path.with_suffix(".json")
+    if not onnx_path.is_file() or not sidecar.is_file():
+        raise ClassifierError(
+            f"classifier {onnx_path} needs both the .onnx file and its .json sidecar beside it"
+        )
+    try:
+        info = ModelInfo.from_json(json.loads(sidecar.read_text(encoding="utf-8")))
+    except json.JSONDecodeError as exc:
+        raise ClassifierError(f"classifier sidecar {sidecar} is not valid JSON ({exc})") from None
+    return Classifier(onnx_path, info, threads=threads)

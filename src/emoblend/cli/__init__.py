@@ -1,0 +1,39 @@
+"""The ``emoblend`` command line: one command per verb, a one-line error for a user's mistake.
+
+Each area registers its commands from its own module, so this file stays a table of contents.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# MediaPipe's C++ logging (glog/absl) floods stderr with INFO and WARNING lines; keep errors.
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import typer  # noqa: E402
+
+from ..errors import EmoblendError  # noqa: E402
+from . import blendshapes_cmd  # noqa: E402
+
+app = typer.Typer(
+    name="emoblend",
+    help="Emotion (happy / sad / unknown) from MediaPipe face blendshapes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+blendshapes_cmd.register(app)
+
+
+def main() -> None:
+    """Entry point: run the app; turn user errors into one line on stderr and exit status 2."""
+    try:
+        app()
+    except EmoblendError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)

@@ -1,0 +1,100 @@
+"""Find, verify and (when needed) download MediaPipe's Face Landmarker model file.
+
+The ``mediapipe`` wheel ships no model. A robot in the field may have no network, so the
+file is looked up in this order: an explicit path, the ``EMOBLEND_FACE_MODEL`` environment
+variable, the user cache, and only then a download from Google's official URL. Every file
+is checked against the known sha256, so a truncated or wrong file fails early with a clear
+message instead of a MediaPipe crash deep in a graph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from platformdirs import user_cache_dir
+
+from .errors import FaceModelError
+
+MODEL_URL = (
+    "https://storage.googleapis.com/mediapipe-models/face_landmarker/"
+    "face_landmarker/float16/1/face_landmarker.task"
+)
+MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
+MODEL_FILENAME = "face_landmarker.task"
+ENV_VAR = "EMOBLEND_FACE_MODEL"
+CACHE_ENV_VAR = "EMOBLEND_CACHE_DIR"
+
+_HOW_TO_SUPPLY = (
+    f"download {MODEL_URL} on a connected machine and pass its path "
+    f"(--face-model PATH) or set {ENV_VAR}=PATH"
+)
+
+
+def cache_dir() -> Path:
+    """The directory where a downloaded model is kept (``EMOBLEND_CACHE_DIR`` overrides)."""
+    return Path(os.environ.get(CACHE_ENV_VAR) or user_cache_dir("emoblend"))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(path: Path, source: str) -> Path:
+    """Return ``path`` if it is the expected model file; raise FaceModelError otherwise."""
+    if not path.is_file():
+        raise FaceModelError(f"face model not found at {path} (from {source}); {_HOW_TO_SUPPLY}")
+    actual = sha256_of(path)
+    if actual != MODEL_SHA256:
+        raise FaceModelError(
+            f"face model {path} (from {source}) has sha256 {actual[:12]}…, expected "
+            f"{MODEL_SHA256[:12]}…: the file is corrupt or a different model; {_HOW_TO_SUPPLY}"
+        )
+    return path
+
+
+def download(dest: Path, url: str = MODEL_URL, timeout: float = 30.0) -> Path:
+    """Download the model to ``dest`` via a temporary file, verify it, then rename.
+
+    A failed or interrupted download never leaves a partial file at ``dest``.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".face_landmarker.", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            while block := resp.read(1 << 20):
+                out.write(block)
+        verify(tmp, f"download from {url}")
+        os.replace(tmp, dest)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise FaceModelError(
+            f"could not download the face model ({reason}); {_HOW_TO_SUPPLY}"
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def resolve_face_model(path: str | os.PathLike | None = None, *, allow_download: bool = True) -> Path:
+    """Return a verified path to the face model: explicit path, env var, cache, download."""
+    if path is not None:
+        return verify(Path(path).expanduser(), "the explicit path")
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return verify(Path(env).expanduser(), f"${ENV_VAR}")
+    cached = cache_dir() / MODEL_FILENAME
+    if cached.is_file():
+        return verify(cached, "the cache")
+    if not allow_download:
+        raise FaceModelError(f"no face model in {cached.parent}; {_HOW_TO_SUPPLY}")
+    return download(cached)

@@ -1,0 +1,1 @@
+"""Frame sources (images, videos, cameras) and sinks (overlays, videos, timelines)."""

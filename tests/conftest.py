@@ -58,7 +58,9 @@ def landmarker(face_model: Path):
         yield lm
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """Run ``python -m emoblend ARGS`` as a user would; returns the completed process."""
     return subprocess.run(
         [sys.executable, "-m", "emoblend", *map(str, args)],

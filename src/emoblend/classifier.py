@@ -92,8 +92,12 @@ class Classifier:
     def needs_landmarks(self) -> bool:
         return self.info.landmarks is not None
 
-    def features(self, blendshapes: np.ndarray, landmarks: np.ndarray | None = None,
-                 matrices: np.ndarray | None = None) -> np.ndarray:
+    def features(
+        self,
+        blendshapes: np.ndarray,
+        landmarks: np.ndarray | None = None,
+        matrices: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Build the model's [N, F] input from 52-score rows (and landmarks where needed).
 
         ``blendshapes`` is [52] or [N, 52] in MediaPipe order; ``landmarks`` [N, 478, 3] and
@@ -108,7 +112,9 @@ class Classifier:
                 "in MediaPipe order (emoblend.BLENDSHAPE_NAMES)"
             )
         if not np.isfinite(scores).all():
-            raise ClassifierError("blendshapes contain NaN or infinity; drop undetected faces first")
+            raise ClassifierError(
+                "blendshapes contain NaN or infinity; drop undetected faces first"
+            )
         parts = [scores[:, self._columns]]
         if self.needs_landmarks:
             if landmarks is None or matrices is None:
@@ -119,12 +125,20 @@ class Classifier:
             from .landmark_features import LANDMARK_PREPROCESSING
 
             build = LANDMARK_PREPROCESSING[self.info.landmarks]
-            parts.append(build(np.asarray(landmarks, np.float32).reshape(len(scores), -1, 3),
-                               np.asarray(matrices, np.float32).reshape(len(scores), 4, 4)))
+            parts.append(
+                build(
+                    np.asarray(landmarks, np.float32).reshape(len(scores), -1, 3),
+                    np.asarray(matrices, np.float32).reshape(len(scores), 4, 4),
+                )
+            )
         return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
 
-    def predict_proba(self, blendshapes: np.ndarray, landmarks: np.ndarray | None = None,
-                      matrices: np.ndarray | None = None) -> np.ndarray:
+    def predict_proba(
+        self,
+        blendshapes: np.ndarray,
+        landmarks: np.ndarray | None = None,
+        matrices: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Probabilities [N, 3] (happy, unknown, sad) for one face ([52]) or a batch ([N, 52])."""
         x = self.features(blendshapes, landmarks, matrices)
         return self._session.run(None, {self._input: x})[0]
@@ -143,7 +157,9 @@ def available_models() -> list[str]:
     return sorted(p.stem for p in _assets().glob("*.onnx"))
 
 
-def load_classifier(name_or_path: str | os.PathLike | None = None, *, threads: int = 1) -> Classifier:
+def load_classifier(
+    name_or_path: str | os.PathLike | None = None, *, threads: int = 1
+) -> Classifier:
     """Load a bundled classifier by name (default: the shipped default) or an .onnx path."""
     target = DEFAULT_MODEL if name_or_path is None else str(name_or_path)
     path = Path(target)
@@ -152,9 +168,9 @@ def load_classifier(name_or_path: str | os.PathLike | None = None, *, threads: i
     else:
         onnx_path = _assets() / f"{target}.onnx"
         if not onnx_path.is_file():
+            bundled = ", ".join(available_models()) or "none"
             raise ClassifierError(
-                f"no classifier named {target!r}; bundled: {', '.join(available_models()) or 'none'}"
-                ", or give a path to an .onnx file"
+                f"no classifier named {target!r}; bundled: {bundled}; or give an .onnx file path"
             )
     sidecar = onnx_path.with_suffix(".json")
     if not onnx_path.is_file() or not sidecar.is_file():

@@ -66,7 +66,9 @@ def check_table(table: pd.DataFrame, source: str = "the table") -> pd.DataFrame:
         raise DatasetError(f"{source} has no rows")
     missing = [n for n in BLENDSHAPE_NAMES if n not in table.columns]
     if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        shown = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
         raise DatasetError(
             f"{source} lacks blendshape columns {shown}; it needs the 52 MediaPipe names "
             "(see emoblend.BLENDSHAPE_NAMES)"
@@ -92,7 +94,9 @@ def check_table(table: pd.DataFrame, source: str = "the table") -> pd.DataFrame:
         )
     scores = table[list(BLENDSHAPE_NAMES)]
     if not all(np.issubdtype(t, np.number) for t in scores.dtypes):
-        raise DatasetError(f"{source} has non-numeric blendshape values; scores are floats in [0, 1]")
+        raise DatasetError(
+            f"{source} has non-numeric blendshape values; scores are floats in [0, 1]"
+        )
     return table
 
 

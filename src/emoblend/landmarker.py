@@ -169,7 +169,13 @@ def _to_face(landmarks, blendshapes, matrix, width: int, height: int) -> Face:
     scores = np.zeros(NUM_BLENDSHAPES, dtype=np.float32)
     for category in blendshapes:
         scores[category.index] = category.score
-    x0, y0 = np.clip(points[:, 0].min() * width, 0, width), np.clip(points[:, 1].min() * height, 0, height)
-    x1, y1 = np.clip(points[:, 0].max() * width, 0, width), np.clip(points[:, 1].max() * height, 0, height)
+    x0, y0 = (
+        np.clip(points[:, 0].min() * width, 0, width),
+        np.clip(points[:, 1].min() * height, 0, height),
+    )
+    x1, y1 = (
+        np.clip(points[:, 0].max() * width, 0, width),
+        np.clip(points[:, 1].max() * height, 0, height),
+    )
     box = (int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)))
     return Face(scores, points, np.asarray(matrix, dtype=np.float32).reshape(4, 4), box)

@@ -29,7 +29,9 @@ def save_figure(fig: matplotlib.figure.Figure, path: str | os.PathLike, dpi: int
         plt.close(fig)
 
 
-def plot_face_blendshapes(image: np.ndarray, face: Face, path: str | os.PathLike, title: str = "") -> None:
+def plot_face_blendshapes(
+    image: np.ndarray, face: Face, path: str | os.PathLike, title: str = ""
+) -> None:
     """The paper's Fig. 2: the image with its landmarks beside a bar chart of 52 scores."""
     fig, (ax_img, ax_bar) = plt.subplots(
         1, 2, figsize=(13, 8), gridspec_kw={"width_ratios": [1, 1.1]}

@@ -8,7 +8,8 @@ from typer.core import TyperGroup
 FaceModelOption = typer.Option(
     None,
     "--face-model",
-    help="MediaPipe face_landmarker.task file (default: $EMOBLEND_FACE_MODEL, the cache, or a download).",
+    help="MediaPipe face_landmarker.task file "
+    "(default: $EMOBLEND_FACE_MODEL, the cache, or a download).",
     dir_okay=False,
 )
 

@@ -19,8 +19,12 @@ def plot_blendshape_scatter(table: pd.DataFrame, threshold: float, path: str | o
     for i in range(values.shape[1]):
         jitter = rng.uniform(-0.3, 0.3, size=values.shape[0])
         above = values[:, i] > threshold
-        ax.scatter(i + jitter[~above], values[~above, i], s=1, alpha=0.15, c="tab:gray", rasterized=True)
-        ax.scatter(i + jitter[above], values[above, i], s=1, alpha=0.3, c="tab:red", rasterized=True)
+        ax.scatter(
+            i + jitter[~above], values[~above, i], s=1, alpha=0.15, c="tab:gray", rasterized=True
+        )
+        ax.scatter(
+            i + jitter[above], values[above, i], s=1, alpha=0.3, c="tab:red", rasterized=True
+        )
     ax.axhline(threshold, color="black", ls="--", lw=1, label=f"threshold {threshold}")
     ax.set_xticks(range(len(BLENDSHAPE_NAMES)), BLENDSHAPE_NAMES, rotation=90, fontsize=7)
     ax.set_ylabel("score")

@@ -58,7 +58,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     data = np.fromfile(path, dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
-        raise ImageError(f"cannot read {path} as an image; give a JPEG, PNG, BMP, TIFF or WebP file")
+        raise ImageError(
+            f"cannot read {path} as an image; give a JPEG, PNG, BMP, TIFF or WebP file"
+        )
     return to_rgb8(image, bgr=image.ndim == 3)
 
 

@@ -58,6 +58,70 @@ class ModelInfo:
         return info
 
 
+def build_features(
+    info: ModelInfo,
+    blendshapes: np.ndarray,
+    landmarks: np.ndarray | None = None,
+    matrices: np.ndarray | None = None,
+) -> np.ndarray:
+    """A model's [N, F] input: its selected blendshapes, then its landmark features if any.
+
+    The one place features are built, so training, evaluation and the live path agree.
+    """
+    scores = np.asarray(blendshapes, dtype=np.float32)
+    if scores.ndim == 1:
+        scores = scores[None, :]
+    if scores.ndim != 2 or scores.shape[1] != NUM_BLENDSHAPES:
+        raise ClassifierError(
+            f"blendshapes have shape {np.shape(blendshapes)}; expected [52] or [N, 52] "
+            "in MediaPipe order (emoblend.BLENDSHAPE_NAMES)"
+        )
+    if not np.isfinite(scores).all():
+        raise ClassifierError("blendshapes contain NaN or infinity; drop undetected faces first")
+    columns = [BLENDSHAPE_NAMES.index(n) for n in info.blendshapes]
+    parts = [scores[:, columns]]
+    if info.landmarks is not None:
+        if landmarks is None or matrices is None:
+            raise ClassifierError(
+                f"classifier {info.name!r} needs landmarks and transformation matrices; "
+                "build the table with --landmarks or choose a blendshape-only model"
+            )
+        from .landmark_features import LANDMARK_PREPROCESSING
+
+        if info.landmarks not in LANDMARK_PREPROCESSING:
+            raise ClassifierError(
+                f"classifier {info.name!r} needs landmark preprocessing {info.landmarks!r}, "
+                "which this emoblend version lacks; upgrade emoblend or re-export the model"
+            )
+        build = LANDMARK_PREPROCESSING[info.landmarks]
+        parts.append(
+            build(
+                np.asarray(landmarks, np.float32).reshape(len(scores), -1, 3),
+                np.asarray(matrices, np.float32).reshape(len(scores), 4, 4),
+            )
+        )
+    return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
+
+
+def table_features(info: ModelInfo, table) -> np.ndarray:  # noqa: ANN001 - a pandas DataFrame
+    """A model's [N, F] input from feature-table rows (every blendshape present)."""
+    from .features import LANDMARK_COLUMNS, MATRIX_COLUMNS, has_landmarks
+
+    scores = table[list(BLENDSHAPE_NAMES)].to_numpy(np.float32)
+    if info.landmarks is None:
+        return build_features(info, scores)
+    if not has_landmarks(table):
+        raise ClassifierError(
+            f"classifier {info.name!r} needs landmark columns (lm0_x ... m33), which the table "
+            "lacks; build the table with landmarks or choose a blendshape-only model"
+        )
+    landmarks = table[list(LANDMARK_COLUMNS)].to_numpy(np.float32)
+    matrices = table[list(MATRIX_COLUMNS)].to_numpy(np.float32)
+    if not (np.isfinite(landmarks).all() and np.isfinite(matrices).all()):
+        raise ClassifierError("landmark or matrix columns contain NaN where blendshapes do not")
+    return build_features(info, scores, landmarks, matrices)
+
+
 class Classifier:
     """An ONNX emotion classifier; ``predict_proba`` maps features to [N, 3] probabilities."""
 
@@ -66,7 +130,6 @@ class Classifier:
 
         self.path = Path(onnx_path)
         self.info = info
-        self._columns = np.array([BLENDSHAPE_NAMES.index(n) for n in info.blendshapes])
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -103,35 +166,7 @@ class Classifier:
         ``blendshapes`` is [52] or [N, 52] in MediaPipe order; ``landmarks`` [N, 478, 3] and
         ``matrices`` [N, 4, 4] are required when the model declares landmark features.
         """
-        scores = np.asarray(blendshapes, dtype=np.float32)
-        if scores.ndim == 1:
-            scores = scores[None, :]
-        if scores.ndim != 2 or scores.shape[1] != NUM_BLENDSHAPES:
-            raise ClassifierError(
-                f"blendshapes have shape {np.shape(blendshapes)}; expected [52] or [N, 52] "
-                "in MediaPipe order (emoblend.BLENDSHAPE_NAMES)"
-            )
-        if not np.isfinite(scores).all():
-            raise ClassifierError(
-                "blendshapes contain NaN or infinity; drop undetected faces first"
-            )
-        parts = [scores[:, self._columns]]
-        if self.needs_landmarks:
-            if landmarks is None or matrices is None:
-                raise ClassifierError(
-                    f"classifier {self.name!r} needs landmarks and transformation matrices; "
-                    "build the table with --landmarks or choose a blendshape-only model"
-                )
-            from .landmark_features import LANDMARK_PREPROCESSING
-
-            build = LANDMARK_PREPROCESSING[self.info.landmarks]
-            parts.append(
-                build(
-                    np.asarray(landmarks, np.float32).reshape(len(scores), -1, 3),
-                    np.asarray(matrices, np.float32).reshape(len(scores), 4, 4),
-                )
-            )
-        return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
+        return build_features(self.info, blendshapes, landmarks, matrices)
 
     def predict_proba(
         self,

@@ -1,9 +1,12 @@
 """emoblend: happy / sad / unknown emotion from MediaPipe face blendshapes, in real time."""
 
 from .blendshapes import BLENDSHAPE_NAMES, select_blendshapes
+from .classifier import load_classifier
 from .errors import EmoblendError
+from .estimator import EmotionEstimator, EmotionReading, EstimatorOptions
 from .labels import CLASSES
 from .landmarker import Face, FaceLandmarker
+from .stabilizer import StabilizerOptions
 
 __version__ = "0.1.0"
 
@@ -11,8 +14,13 @@ __all__ = [
     "BLENDSHAPE_NAMES",
     "CLASSES",
     "EmoblendError",
+    "EmotionEstimator",
+    "EmotionReading",
+    "EstimatorOptions",
     "Face",
     "FaceLandmarker",
+    "StabilizerOptions",
+    "load_classifier",
     "select_blendshapes",
     "__version__",
 ]

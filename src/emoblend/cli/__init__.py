@@ -16,6 +16,7 @@ import typer  # noqa: E402
 
 from ..errors import EmoblendError  # noqa: E402
 from . import blendshapes_cmd  # noqa: E402
+from . import realtime_cmd  # noqa: E402
 
 app = typer.Typer(
     name="emoblend",
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 blendshapes_cmd.register(app)
+realtime_cmd.register(app)
 
 
 def main() -> None:

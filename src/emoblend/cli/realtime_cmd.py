@@ -1,0 +1,225 @@
+"""``emoblend live | video | images | demo``: emotion readings from cameras, clips and photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from ..errors import EmoblendError
+from .common import FaceModelOption
+
+ModelOption = typer.Option(
+    None, "--model", help="Classifier: a bundled name or an .onnx path (default: the shipped one)."
+)
+NumFacesOption = typer.Option(1, "--num-faces", min=1, help="Most faces to read per frame.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("live")(live)
+    app.command("video")(video)
+    app.command("images")(images)
+    app.command("demo")(demo)
+
+
+def _summary_lines(summary, console: Console) -> None:  # noqa: ANN001 - StreamSummary
+    shares = ", ".join(f"{k} {v:.0%}" for k, v in summary.label_shares().items()) or "none"
+    console.print(
+        f"{summary.frames} frames ({summary.duration_ms / 1000:.1f} s), a face in "
+        f"{summary.frames_with_face}; face ids {summary.face_ids or 'none'}; "
+        f"stable labels: {shares}; label switches per-frame {summary.switches('label')}, "
+        f"stable {summary.switches('stable_label')}; {summary.fps:.1f} fps",
+        highlight=False,
+    )
+
+
+def video(
+    input: Path = typer.Argument(..., help="Video file (MP4, MOV, AVI, MKV).", dir_okay=False),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="Write the annotated video here (.mp4).", dir_okay=False
+    ),
+    timeline: Path | None = typer.Option(
+        None, "--timeline", help="Write one row per face per frame (.csv or .jsonl).",
+        dir_okay=False,
+    ),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="Draw probabilities and stable labels over time (.png).",
+        dir_okay=False,
+    ),
+    model: str | None = ModelOption,
+    num_faces: int = NumFacesOption,
+    face_model: Path | None = FaceModelOption,
+) -> None:
+    """Read the emotion of each face in a video, frame by frame, with steady labels."""
+    from ..estimator import EstimatorOptions
+    from ..pipeline import process_video
+
+    summary = process_video(
+        input,
+        EstimatorOptions(classifier=model, num_faces=num_faces, face_model=face_model),
+        annotated=output, timeline=timeline, plot=plot, progress=True,
+    )
+    out = Console()
+    _summary_lines(summary, out)
+    for what, path in (("annotated video", output), ("timeline", timeline), ("plot", plot)):
+        if path is not None:
+            out.print(f"{what} written to {path}", highlight=False)
+
+
+def live(
+    camera: int = typer.Option(0, "--camera", help="Camera index (0 is the first camera)."),
+    no_window: bool = typer.Option(
+        False, "--no-window", help="Show no window; print label changes instead."
+    ),
+    timeline: Path | None = typer.Option(
+        None, "--timeline", help="Write one row per face per frame (.csv or .jsonl) on exit.",
+        dir_okay=False,
+    ),
+    seconds: float | None = typer.Option(
+        None, "--seconds", min=0.1, help="Stop after this long (default: until q, Esc or Ctrl-C)."
+    ),
+    model: str | None = ModelOption,
+    num_faces: int = NumFacesOption,
+    face_model: Path | None = FaceModelOption,
+) -> None:
+    """Read emotions live from a camera, with an overlay: box, label, confidence bar, fps."""
+    from contextlib import ExitStack
+
+    import cv2
+
+    from ..estimator import EmotionEstimator, EstimatorOptions
+    from ..io.camera import CameraSource
+    from ..io.timeline import TimelineWriter
+    from ..pipeline import run_stream
+
+    if timeline is not None and timeline.suffix.lower() not in (".csv", ".jsonl"):
+        raise EmoblendError(f"timeline {timeline}: name it .csv or .jsonl")
+    out = Console()
+    last_labels: dict[int, str] = {}
+
+    class Stop(Exception):
+        pass
+
+    def show(image) -> None:  # noqa: ANN001
+        try:
+            cv2.imshow("emoblend live (q to quit)", image)
+            key = cv2.waitKey(1) & 0xFF
+        except cv2.error:
+            raise EmoblendError("cannot open a window here (no display); use --no-window") from None
+        if key in (ord("q"), 27):
+            raise Stop
+
+    def report(frame, readings) -> None:  # noqa: ANN001
+        for r in readings:
+            if last_labels.get(r.face_id) != r.stable_label:
+                last_labels[r.face_id] = r.stable_label
+                out.print(f"{frame.timestamp_ms / 1000:7.2f} s  face #{r.face_id}: "
+                          f"{r.stable_label} ({r.confidence:.2f})", highlight=False)
+        if seconds is not None and frame.timestamp_ms >= seconds * 1000:
+            raise Stop
+
+    with ExitStack() as stack:
+        source = stack.enter_context(CameraSource(camera))
+        estimator = stack.enter_context(EmotionEstimator.create_from_options(
+            EstimatorOptions(classifier=model, num_faces=num_faces, face_model=face_model)))
+        writer = stack.enter_context(TimelineWriter(timeline)) if timeline else None
+        try:
+            run_stream(source, estimator, annotate=None if no_window else show,
+                       on_row=writer.write if writer else None, on_frame=report)
+        except (Stop, KeyboardInterrupt):
+            pass  # the normal way to end a live session: outputs are kept
+        finally:
+            if not no_window:
+                cv2.destroyAllWindows()
+    if timeline is not None:
+        out.print(f"timeline written to {timeline}", highlight=False)
+
+
+def images(
+    paths: list[Path] = typer.Argument(..., help="Image files or folders of images."),
+    csv: Path | None = typer.Option(
+        None, "--csv", help="Write one row per face (and per faceless file) here.", dir_okay=False
+    ),
+    model: str | None = ModelOption,
+    num_faces: int = NumFacesOption,
+    face_model: Path | None = FaceModelOption,
+) -> None:
+    """Read the emotion of each face in photos (IMAGE mode: each photo on its own)."""
+    import pandas as pd
+    from rich.progress import track
+    from rich.table import Table
+
+    from ..estimator import EmotionEstimator, EstimatorOptions
+    from ..io.atomic import atomic_path
+    from ..io.images import expand_image_paths, read_image
+    from ..labels import CLASSES
+
+    files = expand_image_paths(paths)
+    if not files:
+        raise EmoblendError("no image files found in the given folders")
+    rows: list[dict] = []
+    options = EstimatorOptions(classifier=model, num_faces=num_faces, running_mode="image",
+                               color="rgb", face_model=face_model)
+    with EmotionEstimator.create_from_options(options) as estimator:
+        for path in track(files, description="reading faces", console=Console(stderr=True),
+                          disable=len(files) < 5):
+            readings = estimator.process(read_image(path))
+            if not readings:
+                rows.append({"file": str(path), "face": None, "label": "no face"})
+            for r in readings:
+                row = {"file": str(path), "face": r.face_id}
+                row.update(zip(("x", "y", "w", "h"), r.box, strict=True))
+                row.update({f"p_{c}": round(r.probabilities[c], 6) for c in CLASSES})
+                row["label"] = r.raw_label
+                rows.append(row)
+    columns = ["file", "face", "x", "y", "w", "h", *[f"p_{c}" for c in CLASSES], "label"]
+    table = pd.DataFrame(rows, columns=columns)
+    table["face"] = table["face"].astype("Int64")
+    for col in ("x", "y", "w", "h"):
+        table[col] = table[col].astype("Int64")
+    console = Console()
+    if csv is not None:
+        with atomic_path(csv) as tmp:
+            table.to_csv(tmp, index=False)
+        console.print(f"{len(table)} rows written to {csv}", highlight=False)
+        return
+    view = Table(title="emotion per face")
+    for col in ("file", "face", "box", *CLASSES, "label"):
+        view.add_column(col, justify="left" if col in ("file", "label") else "right")
+    for row in rows:
+        if row["face"] is None:
+            view.add_row(row["file"], "", "", "", "", "", "no face")
+            continue
+        box = f"{row['x']},{row['y']},{row['w']},{row['h']}"
+        view.add_row(row["file"], str(row["face"]), box,
+                     *[f"{row[f'p_{c}']:.2f}" for c in CLASSES], row["label"])
+    console.print(view)
+
+
+def demo(
+    out: Path = typer.Option(
+        Path("emoblend-demo"), "--out",
+        help="Folder for the clip, the annotated video, the timeline and its plot.",
+        file_okay=False,
+    ),
+    model: str | None = ModelOption,
+    face_model: Path | None = FaceModelOption,
+) -> None:
+    """Run the whole pipeline on a clip made from a real face photo (no camera needed).
+
+    The clip is rendered from scikit-image's bundled portrait of astronaut Eileen Collins
+    (public domain, NASA), moved like a handheld camera would see it, with sensor noise.
+    """
+    from rich.progress import Progress
+
+    from ..demo import DEMO_FPS, DEMO_SECONDS, run_demo
+
+    console = Console()
+    with Progress(console=Console(stderr=True)) as bar:
+        task = bar.add_task("demo clip", total=round(DEMO_FPS * DEMO_SECONDS))
+        result = run_demo(out, model=model, face_model=face_model,
+                          on_frame=lambda frame, readings: bar.advance(task))
+    _summary_lines(result.summary, console)
+    console.print(f"input clip: {result.clip}\nannotated video: {result.annotated}\n"
+                  f"timeline: {result.timeline}\nplot: {result.plot}", highlight=False)

@@ -1,0 +1,170 @@
+"""Frames in, steady emotion readings out: the online path a robot runs.
+
+:class:`EmotionEstimator` is built like a MediaPipe Tasks object (an options dataclass,
+``create_from_options``, explicit running modes and timestamps) so it sits naturally beside
+MediaPipe's FaceLandmarker in robot code::
+
+    options = EstimatorOptions(num_faces=2)          # shipped classifier, VIDEO mode, BGR frames
+    with EmotionEstimator.create_from_options(options) as estimator:
+        for reading in estimator.process(frame, timestamp_ms=t):
+            print(reading.face_id, reading.stable_label, reading.confidence)
+
+Per frame: MediaPipe Face Landmarker -> 52 blendshapes per face -> classifier (ONNX Runtime,
+all faces in one batch) -> face tracker (stable ids) -> that face's stabilizer.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .classifier import Classifier, load_classifier
+from .errors import EmoblendError
+from .labels import CLASSES
+from .landmarker import Face, FaceLandmarker
+from .stabilizer import StabilizerOptions
+from .tracking import FaceTracker
+
+COLORS = ("bgr", "rgb")
+
+
+@dataclass(frozen=True)
+class EstimatorOptions:
+    """Settings of :class:`EmotionEstimator`; the defaults suit one person in front of a robot."""
+
+    classifier: str | os.PathLike | Classifier | None = None
+    """A bundled classifier's name, an .onnx path, a loaded Classifier, or None for the default."""
+    num_faces: int = 1
+    """Most faces read per frame (largest first), as in MediaPipe."""
+    running_mode: str = "video"
+    """"video": a stream with increasing timestamps, tracked and stabilized.
+    "image": independent images; stable_label equals the per-frame label."""
+    color: str = "bgr"
+    """Channel order of the frames given to process(): "bgr" (OpenCV) or "rgb"."""
+    stabilizer: StabilizerOptions = field(default_factory=StabilizerOptions)
+    """Temporal filter settings, in milliseconds (VIDEO mode only)."""
+    track_timeout_ms: float = 1000.0
+    """A face unseen this long is forgotten; if it returns it gets a new id."""
+    face_model: str | os.PathLike | None = None
+    """MediaPipe face_landmarker.task (default: $EMOBLEND_FACE_MODEL, the cache, or a download)."""
+
+
+@dataclass(frozen=True)
+class EmotionReading:
+    """One face in one frame, as plain data."""
+
+    face_id: int
+    """Stable across frames in VIDEO mode; the face's rank by size in IMAGE mode."""
+    box: tuple[int, int, int, int]
+    """(x, y, w, h) in pixels."""
+    probabilities: dict[str, float]
+    """This frame's classifier probabilities, keyed by class in CLASSES order."""
+    raw_label: str
+    """argmax of this frame's probabilities."""
+    stable_label: str
+    """The stabilizer's label ("unknown" until the face has been seen long enough)."""
+    confidence: float
+    """Smoothed probability of the stable label (this frame's, in IMAGE mode)."""
+    timestamp_ms: int | None
+    face: Face | None = field(default=None, repr=False, compare=False)
+    """The landmarker's output (blendshapes, landmarks) this reading came from."""
+
+    @property
+    def probability_array(self) -> np.ndarray:
+        """The probabilities as a (3,) array in CLASSES order."""
+        return np.array([self.probabilities[c] for c in CLASSES], dtype=np.float32)
+
+
+class EmotionEstimator:
+    """Emotion readings for the faces in images or a video stream (see module docstring)."""
+
+    def __init__(self, options: EstimatorOptions | None = None) -> None:
+        options = options or EstimatorOptions()
+        if options.running_mode not in ("image", "video"):
+            raise EmoblendError(
+                f"running_mode {options.running_mode!r} is not 'image' or 'video'"
+            )
+        if options.color not in COLORS:
+            raise EmoblendError(f"color {options.color!r} is not 'bgr' or 'rgb'")
+        self.options = options
+        self.classifier = (
+            options.classifier
+            if isinstance(options.classifier, Classifier)
+            else load_classifier(options.classifier)
+        )
+        self._landmarker = FaceLandmarker(
+            options.face_model, mode=options.running_mode, num_faces=options.num_faces
+        )
+        self.tracker = FaceTracker(options.stabilizer, timeout_ms=options.track_timeout_ms)
+        self.last_timings: dict[str, float] = {}
+        """Milliseconds spent per stage on the last process() call (landmarker, classifier,
+        stabilizer): for overlays and benchmarks."""
+
+    @classmethod
+    def create_from_options(cls, options: EstimatorOptions) -> EmotionEstimator:
+        return cls(options)
+
+    def process(self, frame: np.ndarray, timestamp_ms: int | None = None) -> list[EmotionReading]:
+        """Read the faces in one frame; VIDEO mode needs increasing ``timestamp_ms``."""
+        video = self.options.running_mode == "video"
+        if video and timestamp_ms is None:
+            raise EmoblendError(
+                "VIDEO mode needs timestamp_ms for every frame (or use running_mode='image')"
+            )
+        t0 = time.perf_counter()
+        faces = self._landmarker.detect(frame, timestamp_ms, bgr=self.options.color == "bgr")
+        t1 = time.perf_counter()
+        if faces:
+            probs = self.classifier.predict_proba(
+                np.stack([f.blendshapes for f in faces]),
+                np.stack([f.landmarks for f in faces]) if self.classifier.needs_landmarks else None,
+                np.stack([f.matrix for f in faces]) if self.classifier.needs_landmarks else None,
+            )
+        else:
+            probs = np.zeros((0, len(CLASSES)), dtype=np.float32)
+        t2 = time.perf_counter()
+        readings = []
+        tracks = self.tracker.update([f.box for f in faces], timestamp_ms) if video else None
+        for i, (face, p) in enumerate(zip(faces, probs, strict=True)):
+            raw = int(np.argmax(p))
+            if tracks is not None:
+                stable, confidence = tracks[i].stabilizer.update(p, timestamp_ms)
+                face_id = tracks[i].face_id
+            else:
+                stable, confidence, face_id = raw, float(p[raw]), i
+            readings.append(
+                EmotionReading(
+                    face_id=face_id,
+                    box=face.box,
+                    probabilities={c: float(v) for c, v in zip(CLASSES, p, strict=True)},
+                    raw_label=CLASSES[raw],
+                    stable_label=CLASSES[stable],
+                    confidence=confidence,
+                    timestamp_ms=None if timestamp_ms is None else int(timestamp_ms),
+                    face=face,
+                )
+            )
+        t3 = time.perf_counter()
+        self.last_timings = {
+            "landmarker": (t1 - t0) * 1e3,
+            "classifier": (t2 - t1) * 1e3,
+            "stabilizer": (t3 - t2) * 1e3,
+        }
+        return readings
+
+    def reset(self) -> None:
+        """Start a new stream: timestamps, face ids and stabilizers start afresh."""
+        self._landmarker.reset()
+        self.tracker.reset()
+
+    def close(self) -> None:
+        self._landmarker.close()
+
+    def __enter__(self) -> EmotionEstimator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,124 @@
+"""The timeline of a stream: one row per face per frame, written as CSV or JSON Lines, and its plot.
+
+Rows are streamed to a temporary file as frames arrive (a long video does not pile up in
+memory) and the file is renamed into place only when the stream ended without error.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import EmoblendError
+from ..labels import CLASSES
+from .atomic import atomic_path
+
+TIMELINE_COLUMNS = (
+    "frame", "time_ms", "face_id", "x", "y", "w", "h",
+    "p_happy", "p_unknown", "p_sad", "label", "stable_label",
+)
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def timeline_row(frame: int, reading) -> dict:  # noqa: ANN001 - EmotionReading
+    """One timeline row for one reading in frame ``frame``."""
+    x, y, w, h = reading.box
+    row = {"frame": frame, "time_ms": reading.timestamp_ms, "face_id": reading.face_id,
+           "x": x, "y": y, "w": w, "h": h}
+    row.update({f"p_{c}": round(reading.probabilities[c], 6) for c in CLASSES})
+    row.update(label=reading.raw_label, stable_label=reading.stable_label)
+    return row
+
+
+class TimelineWriter:
+    """Write timeline rows to ``path`` (.csv or .jsonl, chosen by suffix), atomically."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.format = FORMATS.get(self.path.suffix.lower())
+        if self.format is None:
+            raise EmoblendError(f"timeline {self.path}: name it .csv or .jsonl")
+        self._stack = ExitStack()
+        self.rows_written = 0
+
+    def __enter__(self) -> TimelineWriter:
+        tmp = self._stack.enter_context(atomic_path(self.path))
+        self._file = self._stack.enter_context(open(tmp, "w", encoding="utf-8", newline=""))
+        if self.format == "csv":
+            self._csv = csv.DictWriter(self._file, fieldnames=TIMELINE_COLUMNS)
+            self._csv.writeheader()
+        return self
+
+    def write(self, row: dict) -> None:
+        if self.format == "csv":
+            self._csv.writerow(row)
+        else:
+            self._file.write(json.dumps(row) + "\n")
+        self.rows_written += 1
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        self._stack.__exit__(*exc)
+
+
+def read_timeline(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a timeline written by :class:`TimelineWriter` (CSV or JSON Lines)."""
+    path = Path(path)
+    if FORMATS.get(path.suffix.lower()) == "jsonl":
+        frame = pd.read_json(path, lines=True) if path.stat().st_size else pd.DataFrame()
+    else:
+        frame = pd.read_csv(path)
+    return frame.reindex(columns=TIMELINE_COLUMNS)
+
+
+def plot_timeline(rows: pd.DataFrame, path: str | os.PathLike, title: str = "",
+                  duration_ms: float | None = None) -> None:
+    """Probabilities over time per face, with a band of the stable label under each."""
+    import matplotlib.pyplot as plt
+
+    from ..plots import save_figure
+
+    face_ids = sorted(rows["face_id"].dropna().unique()) if len(rows) else []
+    n = max(1, len(face_ids))
+    fig, axes = plt.subplots(
+        2 * n, 1, figsize=(10, 2.6 * n + 0.6), sharex=True, squeeze=False,
+        gridspec_kw={"height_ratios": [5, 1] * n},
+    )
+    colors = {"happy": "tab:orange", "unknown": "tab:gray", "sad": "tab:blue"}
+    end_s = (duration_ms if duration_ms is not None else
+             (rows["time_ms"].max() if len(rows) else 1000)) / 1000.0
+    if not face_ids:
+        axes[0, 0].text(0.5, 0.5, "no face found", ha="center", va="center",
+                        transform=axes[0, 0].transAxes)
+    for k, face_id in enumerate(face_ids):
+        ax, band = axes[2 * k, 0], axes[2 * k + 1, 0]
+        face = rows[rows["face_id"] == face_id].sort_values("time_ms")
+        t = face["time_ms"].to_numpy() / 1000.0
+        # break lines where the face was absent, rather than drawing across the gap
+        gaps = np.diff(t, prepend=t[:1]) > 0.5
+        for c in CLASSES:
+            p = face[f"p_{c}"].to_numpy(dtype=float).copy()
+            p[gaps] = np.nan
+            ax.plot(t, p, color=colors[c], lw=1.2, label=f"p({c})")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f"face #{int(face_id)}")
+        ax.grid(alpha=0.3)
+        if k == 0:
+            ax.legend(loc="upper left", ncol=3, fontsize=8)
+        dt = np.median(np.diff(t)) if len(t) > 1 else 0.04
+        for c in CLASSES:
+            mask = (face["stable_label"] == c).to_numpy()
+            if mask.any():
+                band.bar(t[mask], 1, width=dt * 1.05, color=colors[c], align="edge", label=c)
+        band.set_yticks([])
+        band.set_ylabel("stable", rotation=0, ha="right", va="center", fontsize=8)
+    axes[0, 0].set_xlim(0, max(end_s, 1e-3))
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.suptitle(title or "emotion over time")
+    fig.tight_layout()
+    save_figure(fig, path)

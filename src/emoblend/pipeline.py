@@ -1,0 +1,163 @@
+"""Run an estimator over a stream of frames and feed the sinks: the loop behind video, live, demo.
+
+One loop serves every source (file, camera, generated clip), so the CLI commands differ only
+in where frames come from and where readings go.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import EmoblendError
+from .estimator import EmotionEstimator, EmotionReading, EstimatorOptions
+from .io.overlay import draw_readings
+from .io.timeline import timeline_row
+from .io.video import Frame
+from .stabilizer import count_switches
+
+
+@dataclass
+class StreamSummary:
+    """What happened in a stream, for the CLI's closing lines and the benchmarks."""
+
+    frames: int = 0
+    frames_with_face: int = 0
+    duration_ms: float = 0.0
+    processing_s: float = 0.0
+    warmup_ms: float = 0.0
+    """The stabilizer's warm-up: its "unknown" before a face's first label is no switch."""
+    rows: list[dict] = field(default_factory=list, repr=False)
+
+    @property
+    def fps(self) -> float:
+        """Frames processed per second of wall time (landmarker + classifier + overlay)."""
+        return self.frames / self.processing_s if self.processing_s > 0 else 0.0
+
+    @property
+    def face_ids(self) -> list[int]:
+        return sorted({r["face_id"] for r in self.rows})
+
+    def labels(self, face_id: int, column: str = "stable_label") -> list[str]:
+        """One face's labels over time; stable labels start after the warm-up."""
+        rows = [r for r in self.rows if r["face_id"] == face_id]
+        if column == "stable_label" and rows:
+            start = rows[0]["time_ms"] + self.warmup_ms
+            rows = [r for r in rows if r["time_ms"] >= start]
+        return [r[column] for r in rows]
+
+    def switches(self, column: str) -> int:
+        """Label changes summed over faces (``column`` is "label" or "stable_label")."""
+        return sum(count_switches(self.labels(i, column)) for i in self.face_ids)
+
+    def switches_per_minute(self, column: str) -> float:
+        return self.switches(column) * 60_000.0 / self.duration_ms if self.duration_ms else 0.0
+
+    def label_shares(self) -> dict[str, float]:
+        """Share of face-frames per stable label."""
+        if not self.rows:
+            return {}
+        labels = np.array([r["stable_label"] for r in self.rows])
+        return {c: float(np.mean(labels == c)) for c in sorted(set(labels))}
+
+
+def run_stream(
+    frames: Iterable[Frame],
+    estimator: EmotionEstimator,
+    *,
+    annotate: Callable[[np.ndarray], None] | None = None,
+    on_row: Callable[[dict], None] | None = None,
+    on_frame: Callable[[Frame, list[EmotionReading]], None] | None = None,
+) -> StreamSummary:
+    """Process every frame; ``annotate`` receives each frame with the overlay drawn on it.
+
+    ``on_row`` receives each timeline row (one per face per frame), ``on_frame`` each frame
+    with its readings (for progress bars and windows). The overlay's fps is a running average
+    over the last second of frames.
+    """
+    summary = StreamSummary(warmup_ms=estimator.options.stabilizer.warmup_ms)
+    recent: list[float] = []
+    start = time.perf_counter()
+    for frame in frames:
+        readings = estimator.process(frame.image, frame.timestamp_ms)
+        now = time.perf_counter()
+        recent = [t for t in recent if now - t < 1.0] + [now]
+        fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 2 else None
+        summary.frames += 1
+        summary.frames_with_face += bool(readings)
+        summary.duration_ms = float(frame.timestamp_ms)
+        for reading in readings:
+            row = timeline_row(frame.index, reading)
+            summary.rows.append(row)
+            if on_row is not None:
+                on_row(row)
+        if annotate is not None:
+            annotate(draw_readings(frame.image, readings, fps))
+        if on_frame is not None:
+            on_frame(frame, readings)
+    summary.processing_s = time.perf_counter() - start
+    if summary.frames > 1:
+        # the last frame lasts one frame interval too
+        summary.duration_ms *= summary.frames / (summary.frames - 1)
+    return summary
+
+
+def process_video(
+    path: str | os.PathLike,
+    options: EstimatorOptions,
+    *,
+    annotated: str | os.PathLike | None = None,
+    timeline: str | os.PathLike | None = None,
+    plot: str | os.PathLike | None = None,
+    progress: bool = False,
+    on_frame: Callable[[Frame, list[EmotionReading]], None] | None = None,
+) -> StreamSummary:
+    """Read a video file and write any of: an annotated video, a timeline, a timeline plot.
+
+    Outputs are checked before any work starts and written atomically: if the video turns out
+    to be truncated half-way, none of them appears.
+    """
+    from .io.timeline import TimelineWriter, plot_timeline
+    from .io.video import VideoSink, VideoSource
+
+    for out, kinds in (
+        (annotated, (".mp4", ".avi", ".mov", ".mkv")),
+        (timeline, (".csv", ".jsonl")),
+        (plot, (".png", ".pdf", ".svg", ".jpg")),
+    ):
+        if out is not None and Path(out).suffix.lower() not in kinds:
+            raise EmoblendError(f"output {out}: name it with one of {', '.join(kinds)}")
+    source = VideoSource(path)
+    with ExitStack() as stack:
+        stack.enter_context(source)
+        estimator = stack.enter_context(EmotionEstimator.create_from_options(options))
+        sink = stack.enter_context(VideoSink(annotated, source.fps)) if annotated else None
+        writer = stack.enter_context(TimelineWriter(timeline)) if timeline else None
+        callbacks = [on_frame] if on_frame else []
+        if progress:
+            from rich.progress import Progress
+
+            bar = stack.enter_context(Progress(transient=False))
+            task = bar.add_task(f"reading {Path(path).name}", total=source.declared_frames or None)
+            callbacks.append(lambda frame, readings: bar.advance(task))
+        summary = run_stream(
+            source,
+            estimator,
+            annotate=sink.write if sink else None,
+            on_row=writer.write if writer else None,
+            on_frame=(lambda f, r: [cb(f, r) for cb in callbacks]) if callbacks else None,
+        )
+    if plot is not None:
+        import pandas as pd
+
+        from .io.timeline import TIMELINE_COLUMNS
+
+        plot_timeline(pd.DataFrame(summary.rows, columns=list(TIMELINE_COLUMNS)), plot,
+                      title=Path(path).name, duration_ms=summary.duration_ms)
+    return summary

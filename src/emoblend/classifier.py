@@ -22,7 +22,7 @@ from .blendshapes import BLENDSHAPE_NAMES, NUM_BLENDSHAPES
 from .errors import ClassifierError
 from .labels import CLASSES
 
-DEFAULT_MODEL = "default"
+DEFAULT_MODEL = "blend-mlp"
 """The name :func:`load_classifier` loads when given none (see assets/)."""
 
 

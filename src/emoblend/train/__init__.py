@@ -1,0 +1,9 @@
+"""Research tools (``pip install emoblend[train]``): models, training, tuning, export.
+
+models.py   the paper's selu-LSTM and the ablation variants (one file, config at the top)
+losses.py   cross-entropy, focal, MSE, with optional class weights
+data.py     feature-table splits -> arrays, the paper's blendshape selection
+loop.py     the training loop: AdamW + amsgrad, clipping, checkpoints, early stopping, resume
+export.py   ONNX export with the JSON sidecar, and the round-trip check
+tune.py     Optuna search;  ablation.py  the ablation table;  figures.py  training plots
+"""

@@ -175,8 +175,22 @@ class Classifier:
         matrices: np.ndarray | None = None,
     ) -> np.ndarray:
         """Probabilities [N, 3] (happy, unknown, sad) for one face ([52]) or a batch ([N, 52])."""
-        x = self.features(blendshapes, landmarks, matrices)
+        return self.predict_features(self.features(blendshapes, landmarks, matrices))
+
+    def predict_features(self, features: np.ndarray) -> np.ndarray:
+        """Probabilities [N, 3] for ready-built model inputs [N, F] (see :meth:`features`)."""
+        x = np.ascontiguousarray(features, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ClassifierError(
+                f"features have shape {x.shape}; classifier {self.name!r} takes "
+                f"[N, {self.n_features}]"
+            )
         return self._session.run(None, {self._input: x})[0]
+
+    @property
+    def n_features(self) -> int:
+        """Width F of the model input [N, F]."""
+        return int(self._session.get_inputs()[0].shape[1])
 
     def predict_face(self, face) -> np.ndarray:  # noqa: ANN001 - emoblend.landmarker.Face
         """Probabilities [3] for one detected :class:`~emoblend.landmarker.Face`."""

@@ -15,8 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import typer  # noqa: E402
 
 from ..errors import EmoblendError  # noqa: E402
-from . import blendshapes_cmd  # noqa: E402
-from . import realtime_cmd  # noqa: E402
+from . import blendshapes_cmd, dataset_cmd, realtime_cmd, train_cmd  # noqa: E402
 
 app = typer.Typer(
     name="emoblend",
@@ -26,7 +25,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 blendshapes_cmd.register(app)
+dataset_cmd.register(app)
 realtime_cmd.register(app)
+train_cmd.register(app)
 
 
 def main() -> None:

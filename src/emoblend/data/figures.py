@@ -33,3 +33,51 @@ def plot_blendshape_scatter(table: pd.DataFrame, threshold: float, path: str | o
     ax.legend(loc="upper right")
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def plot_undetected_grid(
+    images: np.ndarray,
+    emotions: np.ndarray,
+    image_ids: np.ndarray,
+    path: str | os.PathLike,
+    *,
+    total: int | None = None,
+) -> None:
+    """The paper's Fig. 3: images MediaPipe finds no face in, one row per FER emotion.
+
+    Each tile is titled with its image_id, so a sample can be looked up in the CSV.
+    """
+    from ..labels import FER_EMOTIONS
+
+    present = [code for code in range(len(FER_EMOTIONS)) if np.any(emotions == code)]
+    per_row = max([int(np.sum(emotions == code)) for code in present], default=1)
+    n_rows = max(len(present), 1)
+    fig, axes = plt.subplots(
+        n_rows, per_row, figsize=(1.4 * per_row + 1, 1.6 * n_rows + 0.6), squeeze=False
+    )
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for r, code in enumerate(present):
+        picks = np.flatnonzero(emotions == code)
+        for c, i in enumerate(picks):
+            ax = axes[r, c]
+            ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
+            ax.set_title(f"#{image_ids[i]}", fontsize=7)
+        axes[r, 0].text(
+            -0.15,
+            0.5,
+            FER_EMOTIONS[code],
+            transform=axes[r, 0].transAxes,
+            ha="right",
+            va="center",
+            fontsize=9,
+        )
+    if not present:
+        axes[0, 0].text(0.5, 0.5, "every image had a face", ha="center", va="center")
+    shown = len(images)
+    fig.suptitle(
+        f"no face found: {shown} of {total if total is not None else shown} images shown",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    save_figure(fig, path)

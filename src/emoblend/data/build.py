@@ -1,0 +1,338 @@
+"""Build the feature table from FER2013: caps, augmentation, parallel resumable extraction.
+
+The build is a fixed *plan* (one row per image or augmented copy, in CSV order) cut into
+chunks. Worker processes, each holding one IMAGE-mode FaceLandmarker for its whole life,
+turn chunks into features; the parent writes every finished chunk atomically as a shard
+under ``OUT/.shards/``. A killed build therefore loses at most the chunks in flight, and a
+rerun with the same inputs skips the shards it finds: IMAGE mode is deterministic and every
+augmentation is drawn from (seed, image_id, copy), so the resumed table is identical to an
+uninterrupted one. The final table, report and figure are written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from multiprocessing.util import Finalize
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..blendshapes import BLENDSHAPE_NAMES
+from ..errors import DatasetError
+from ..features import LANDMARK_COLUMNS, MATRIX_COLUMNS, META_COLUMNS, face_row
+from ..io.atomic import atomic_path
+from ..labels import fer_to_label
+from .augment import NONE, apply_augmentation, draw_augmentation
+from .fer2013 import TRAIN_CAPS, Fer2013, load_fer2013, select_rows
+
+SHARD_DIR = ".shards"
+TABLE_NAME = "features.parquet"
+_PLAN_VERSION = 1  # bump when the shard layout or the extraction changes
+
+
+def default_workers() -> int:
+    """All cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything that decides the table (and how fast it is made)."""
+
+    fer2013: Path
+    out: Path
+    limit: int | None = None
+    workers: int | None = None
+    augment_copies: int = 1
+    landmarks: bool = False
+    seed: int = 0
+    face_model: Path | None = None
+    chunk_size: int = 256
+    caps: Mapping[str, int | None] = field(default_factory=lambda: dict(TRAIN_CAPS))
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise DatasetError(f"--limit is {self.limit}; give 1 or more rows per split")
+        if self.workers is not None and self.workers < 1:
+            raise DatasetError(f"--workers is {self.workers}; give 1 or more")
+        if self.augment_copies < 0:
+            raise DatasetError(f"--augment-copies is {self.augment_copies}; give 0 or more")
+        if self.chunk_size < 1:
+            raise DatasetError(f"chunk size is {self.chunk_size}; give 1 or more")
+
+
+def feature_columns(landmarks: bool) -> tuple[str, ...]:
+    return BLENDSHAPE_NAMES + (LANDMARK_COLUMNS + MATRIX_COLUMNS if landmarks else ())
+
+
+def plan_rows(data: Fer2013, rows: np.ndarray, *, augment_copies: int, seed: int) -> pd.DataFrame:
+    """The table's metadata, one row per image to extract: each kept image as it is
+    ("none"), then, for Training images, ``augment_copies`` augmented copies of it."""
+    frame = data.frame().iloc[rows]
+    parts = []
+    for image_id, split, emotion in zip(
+        frame["image_id"], frame["split"], frame["emotion"], strict=True
+    ):
+        parts.append((image_id, split, emotion, NONE))
+        if split == "train":
+            for copy in range(1, augment_copies + 1):
+                parts.append((image_id, split, emotion, draw_augmentation(seed, image_id, copy)))
+    plan = pd.DataFrame(parts, columns=["image_id", "split", "emotion", "augmentation"])
+    plan["image_id"] = plan["image_id"].astype(np.int64)
+    plan["emotion"] = plan["emotion"].astype(np.int64)
+    plan.insert(3, "label", fer_to_label(plan["emotion"].to_numpy()))
+    return plan
+
+
+# ---------------------------------------------------------------- worker side
+
+_worker_landmarker = None
+_worker_landmarks = False
+
+
+def _init_worker(model_path: str, landmarks: bool) -> None:
+    """Open this worker's one landmarker; closed by multiprocessing's exit hooks."""
+    global _worker_landmarker, _worker_landmarks
+    from ..landmarker import FaceLandmarker
+
+    _worker_landmarker = FaceLandmarker(model_path, mode="image")
+    _worker_landmarks = landmarks
+    Finalize(_worker_landmarker, _worker_landmarker.close, exitpriority=10)
+
+
+def _extract_chunk(pixels: np.ndarray, augmentations: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Features (float32, NaN where no face) and detected flags for one chunk of images."""
+    return extract_images(_worker_landmarker, pixels, augmentations, _worker_landmarks)
+
+
+def extract_images(
+    landmarker, pixels: np.ndarray, augmentations: list[str], landmarks: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``landmarker`` on each image after its augmentation; the first face's features."""
+    columns = feature_columns(landmarks)
+    features = np.empty((len(pixels), len(columns)), dtype=np.float32)
+    detected = np.zeros(len(pixels), dtype=bool)
+    for i, (image, name) in enumerate(zip(pixels, augmentations, strict=True)):
+        faces = landmarker.detect(apply_augmentation(image, name))
+        detected[i] = bool(faces)
+        row = face_row(faces[0] if faces else None, landmarks=landmarks)
+        features[i] = [row[c] for c in columns]
+    return features, detected
+
+
+# ---------------------------------------------------------------- parent side
+
+
+@dataclass
+class BuildResult:
+    table: pd.DataFrame
+    report: dict
+    out: Path
+
+
+def build_dataset(
+    config: BuildConfig,
+    *,
+    progress: bool = True,
+    on_stage: Callable[[str], None] | None = None,
+) -> BuildResult:
+    """Run the whole build; returns the table and the report (also written to disk)."""
+    from ..facemodel import resolve_face_model
+    from .report import make_report, write_report
+
+    say = on_stage or (lambda _msg: None)
+    started = time.perf_counter()
+    model_path = resolve_face_model(config.face_model)
+    say(f"reading {config.fer2013}")
+    data = load_fer2013(config.fer2013)
+    loaded = time.perf_counter()
+    rows = select_rows(data, caps=config.caps, seed=config.seed, limit=config.limit)
+    plan = plan_rows(data, rows, augment_copies=config.augment_copies, seed=config.seed)
+    chunks = [
+        range(start, min(start + config.chunk_size, len(plan)))
+        for start in range(0, len(plan), config.chunk_size)
+    ]
+    shard_dir = config.out / SHARD_DIR
+    reused = _prepare_shards(shard_dir, _fingerprint(config, plan), len(chunks))
+    todo = [i for i in range(len(chunks)) if i not in reused]
+    workers = min(config.workers or default_workers(), max(len(todo), 1))
+    say(
+        f"{len(plan):,} images to extract in {len(chunks)} chunks"
+        + (f" ({len(reused)} done by an earlier run)" if reused else "")
+        + f", {workers} worker(s)"
+    )
+    t0 = time.perf_counter()
+    extracted = _run_chunks(
+        data, plan, chunks, todo, shard_dir, model_path, config.landmarks, workers, progress
+    )
+    extract_s = time.perf_counter() - t0
+
+    table = pd.concat(
+        [pd.read_parquet(_shard_path(shard_dir, i)) for i in range(len(chunks))],
+        ignore_index=True,
+    )
+    if len(table) != len(plan) or not table["image_id"].equals(plan["image_id"]):
+        raise RuntimeError("the shards do not add up to the plan; delete OUT/.shards and rerun")
+    config.out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(config.out / TABLE_NAME) as tmp:
+        table.to_parquet(tmp, index=False)
+    timings = {
+        "load_s": loaded - started,
+        "extract_s": extract_s,
+        "images_extracted": extracted,
+        "images_per_s": extracted / extract_s if extract_s > 0 and extracted else None,
+        "workers": workers,
+        "chunks": len(chunks),
+        "chunks_reused": len(reused),
+        "total_s": time.perf_counter() - started,
+    }
+    report = make_report(data, rows, table, config, timings)
+    write_report(report, config.out)
+    _write_undetected_figure(data, table, config.out / "undetected.png")
+    shutil.rmtree(shard_dir, ignore_errors=True)
+    return BuildResult(table, report, config.out)
+
+
+def _shard_path(shard_dir: Path, index: int) -> Path:
+    return shard_dir / f"{index:05d}.parquet"
+
+
+def _fingerprint(config: BuildConfig, plan: pd.DataFrame) -> str:
+    """What the shards depend on: the CSV's bytes, the plan, the columns and chunking."""
+    digest = hashlib.sha256()
+    with open(config.fer2013, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    digest.update(
+        json.dumps(
+            [_PLAN_VERSION, config.landmarks, config.chunk_size, len(plan)], sort_keys=True
+        ).encode()
+    )
+    digest.update(pd.util.hash_pandas_object(plan, index=True).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _prepare_shards(shard_dir: Path, fingerprint: str, n_chunks: int) -> set[int]:
+    """Shards a previous run of the same build left behind; stale ones are removed."""
+    stamp = shard_dir / "plan.json"
+    if stamp.is_file():
+        try:
+            same = json.loads(stamp.read_text())["fingerprint"] == fingerprint
+        except (ValueError, KeyError):
+            same = False
+        if not same:
+            shutil.rmtree(shard_dir)
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    if not stamp.is_file():
+        with atomic_path(stamp) as tmp:
+            tmp.write_text(json.dumps({"fingerprint": fingerprint}))
+    return {i for i in range(n_chunks) if _shard_path(shard_dir, i).is_file()}
+
+
+def _run_chunks(
+    data: Fer2013,
+    plan: pd.DataFrame,
+    chunks: list[range],
+    todo: list[int],
+    shard_dir: Path,
+    model_path: Path,
+    landmarks: bool,
+    workers: int,
+    progress: bool,
+) -> int:
+    """Extract the chunks in ``todo`` in worker processes, writing each as a shard."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    if not todo:
+        return 0
+    row_of = np.searchsorted(data.image_id, plan["image_id"].to_numpy())
+    columns = feature_columns(landmarks)
+    done_before = sum(len(chunks[i]) for i in range(len(chunks)) if i not in set(todo))
+    bar = Progress(
+        TextColumn("extracting blendshapes"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not progress,
+    )
+    # spawn, not fork: a forked MediaPipe graph shares state with its parent.
+    context = multiprocessing.get_context("spawn")
+    extracted = 0
+    with (
+        bar,
+        ProcessPoolExecutor(
+            workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(str(model_path), landmarks),
+        ) as pool,
+    ):
+        task = bar.add_task("extract", total=len(plan), completed=done_before)
+        futures = {}
+        for i in todo:
+            part = plan.iloc[chunks[i].start : chunks[i].stop]
+            pixels = data.pixels[row_of[chunks[i].start : chunks[i].stop]]
+            futures[pool.submit(_extract_chunk, pixels, part["augmentation"].tolist())] = i
+        for future in as_completed(futures):
+            i = futures[future]
+            features, detected = future.result()
+            shard = plan.iloc[chunks[i].start : chunks[i].stop].reset_index(drop=True)
+            shard["detected"] = detected
+            shard = pd.concat([shard, pd.DataFrame(features, columns=list(columns))], axis=1)
+            with atomic_path(_shard_path(shard_dir, i)) as tmp:
+                shard.to_parquet(tmp, index=False)
+            extracted += len(shard)
+            bar.advance(task, len(shard))
+    return extracted
+
+
+def _write_undetected_figure(data: Fer2013, table: pd.DataFrame, path: Path) -> None:
+    from .figures import plot_undetected_grid
+
+    missed = table[~table["detected"] & (table["augmentation"] == NONE)]
+    samples = missed.groupby("emotion", sort=True).head(6)
+    row_of = np.searchsorted(data.image_id, samples["image_id"].to_numpy())
+    plot_undetected_grid(
+        data.pixels[row_of],
+        samples["emotion"].to_numpy(),
+        samples["image_id"].to_numpy(),
+        path,
+        total=len(missed),
+    )
+
+
+def table_columns(landmarks: bool) -> list[str]:
+    """The feature table's columns, in order."""
+    return list(META_COLUMNS) + list(feature_columns(landmarks))
+
+
+def config_summary(config: BuildConfig) -> dict:
+    """The build's settings as plain JSON-able data (for the report)."""
+    summary = asdict(config)
+    summary["fer2013"] = str(config.fer2013)
+    summary["out"] = str(config.out)
+    summary["face_model"] = str(config.face_model) if config.face_model else None
+    summary["caps"] = dict(config.caps)
+    return summary

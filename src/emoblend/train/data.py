@@ -84,8 +84,9 @@ def choose_blendshapes(train: pd.DataFrame, features: int | str) -> list[str]:
     raise DatasetError(f"--features must be 27 (the paper's selection) or 52, not {features}")
 
 
-def load_splits(table: str | os.PathLike | pd.DataFrame, features: int | str = 27,
-                landmarks: str | None = None) -> Splits:
+def load_splits(
+    table: str | os.PathLike | pd.DataFrame, features: int | str = 27, landmarks: str | None = None
+) -> Splits:
     """Read ``table`` and build train/val arrays for the given feature set.
 
     Undetected rows (no face) are dropped and counted per split.

@@ -31,9 +31,16 @@ def export_onnx(model: Classifier, path: str | os.PathLike) -> None:
     wrapped = Probabilities(model).eval()
     example = torch.rand(2, model.n_features)
     with atomic_path(path) as tmp, torch.no_grad():
-        torch.onnx.export(wrapped, (example,), str(tmp), input_names=["features"],
-                          output_names=["probabilities"], opset_version=OPSET, dynamo=False,
-                          dynamic_axes={"features": {0: "N"}, "probabilities": {0: "N"}})
+        torch.onnx.export(
+            wrapped,
+            (example,),
+            str(tmp),
+            input_names=["features"],
+            output_names=["probabilities"],
+            opset_version=OPSET,
+            dynamo=False,
+            dynamic_axes={"features": {0: "N"}, "probabilities": {0: "N"}},
+        )
 
 
 def round_trip_error(model: Classifier, onnx_path: str | os.PathLike, x: np.ndarray) -> float:
@@ -47,20 +54,22 @@ def round_trip_error(model: Classifier, onnx_path: str | os.PathLike, x: np.ndar
     return float(np.abs(got - want).max())
 
 
-def sidecar(name: str, meta: dict, model: Classifier, version: str,
-            metrics: dict | None = None) -> dict:
+def sidecar(
+    name: str, meta: dict, model: Classifier, version: str, metrics: dict | None = None
+) -> dict:
     """The JSON sidecar read by :class:`emoblend.classifier.ModelInfo`."""
     cfg = model.config
     steps = ["select the listed blendshapes (MediaPipe order)"]
     if meta.get("landmarks"):
-        steps.append(f"append landmark features {meta['landmarks']!r} "
-                     "(emoblend.landmark_features)")
+        steps.append(f"append landmark features {meta['landmarks']!r} (emoblend.landmark_features)")
     if cfg.standardize:
         steps.append("standardise with the training mean/std (inside the graph)")
     if cfg.kind != "dense":
         steps.append("reshape [N, F] -> [N, F, 1], one feature per time step (inside the graph)")
-    steps.append(f"add the per-class log-prior {np.round(meta['log_prior'], 3).tolist()} fitted "
-                 "on validation, then softmax (inside the graph)")
+    steps.append(
+        f"add the per-class log-prior {np.round(meta['log_prior'], 3).tolist()} fitted "
+        "on validation, then softmax (inside the graph)"
+    )
     return {
         "name": name,
         "version": version,
@@ -71,10 +80,14 @@ def sidecar(name: str, meta: dict, model: Classifier, version: str,
         "preprocessing": steps,
         "architecture": cfg.to_dict(),
         "parameters": count_parameters(model),
-        "training": {"config": meta["train_config"], "rows": meta["rows"],
-                     "undetected_dropped": meta["undetected_dropped"],
-                     "best_epoch": meta["best_epoch"], "epochs_run": meta["epochs_run"],
-                     "seconds": meta["train_seconds"]},
+        "training": {
+            "config": meta["train_config"],
+            "rows": meta["rows"],
+            "undetected_dropped": meta["undetected_dropped"],
+            "best_epoch": meta["best_epoch"],
+            "epochs_run": meta["epochs_run"],
+            "seconds": meta["train_seconds"],
+        },
         "training_data_sha256": meta.get("training_data_sha256"),
         "metrics": {**meta["metrics"], **(metrics or {})},
         "opset": OPSET,
@@ -83,8 +96,14 @@ def sidecar(name: str, meta: dict, model: Classifier, version: str,
     }
 
 
-def export_run(run: str | os.PathLike, onnx_path: str | os.PathLike, *, name: str | None = None,
-               version: str = "1.0.0", metrics: dict | None = None) -> dict:
+def export_run(
+    run: str | os.PathLike,
+    onnx_path: str | os.PathLike,
+    *,
+    name: str | None = None,
+    version: str = "1.0.0",
+    metrics: dict | None = None,
+) -> dict:
     """Export a run folder's final model to ``onnx_path`` + ``.json``; returns the sidecar.
 
     Refuses to write a model whose ONNX output differs from PyTorch by more than 1e-5.

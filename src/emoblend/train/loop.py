@@ -56,8 +56,15 @@ class TrainConfig:
 
     def model_config(self) -> ModelConfig:
         base = PRESETS[self.model]
-        changes = {k: v for k, v in (("units", self.units), ("activation", self.activation),
-                                     ("dropout", self.dropout)) if v is not None}
+        changes = {
+            k: v
+            for k, v in (
+                ("units", self.units),
+                ("activation", self.activation),
+                ("dropout", self.dropout),
+            )
+            if v is not None
+        }
         return replace(base, **changes)
 
     def to_dict(self) -> dict:
@@ -102,12 +109,16 @@ def scores(y: np.ndarray, logits: np.ndarray) -> dict:
     f1 = 2 * tp / np.maximum(cm.sum(0) + cm.sum(1), 1)
     z = logits - logits.max(1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(1, keepdims=True))
-    return {"accuracy": float(tp.sum() / len(y)), "macro_f1": float(f1.mean()),
-            "cross_entropy": float(-logp[np.arange(len(y)), y].mean())}
+    return {
+        "accuracy": float(tp.sum() / len(y)),
+        "macro_f1": float(f1.mean()),
+        "cross_entropy": float(-logp[np.arange(len(y)), y].mean()),
+    }
 
 
-def calibrate(logits: np.ndarray, y: np.ndarray, span: float = 2.0,
-              step: float = 0.05) -> np.ndarray:
+def calibrate(
+    logits: np.ndarray, y: np.ndarray, span: float = 2.0, step: float = 0.05
+) -> np.ndarray:
     """Per-class logit bias maximising validation accuracy + macro-F1 (the unknown class fixed
     at 0: softmax ignores a common shift). A decision threshold, fitted on validation only."""
     grid = np.arange(-span, span + step / 2, step)
@@ -129,7 +140,7 @@ def calibrate(logits: np.ndarray, y: np.ndarray, span: float = 2.0,
 @torch.no_grad()
 def predict_logits(model: Classifier, x: np.ndarray, batch: int = 4096) -> np.ndarray:
     model.eval()
-    out = [model(torch.from_numpy(x[i:i + batch])) for i in range(0, len(x), batch)]
+    out = [model(torch.from_numpy(x[i : i + batch])) for i in range(0, len(x), batch)]
     return torch.cat(out).numpy() if out else np.zeros((0, 3), np.float32)
 
 
@@ -145,9 +156,16 @@ def _write_log(history: list[dict], path: Path) -> None:
         pd.DataFrame(history).to_csv(tmp, index=False)
 
 
-def train(table: str | os.PathLike | Splits, out_dir: str | os.PathLike,
-          config: TrainConfig = TrainConfig(), *, resume: bool = False, progress: bool = True,
-          on_epoch=None, export: bool = True) -> TrainResult:  # noqa: ANN001 - callable
+def train(
+    table: str | os.PathLike | Splits,
+    out_dir: str | os.PathLike,
+    config: TrainConfig = TrainConfig(),
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    on_epoch=None,
+    export: bool = True,
+) -> TrainResult:  # noqa: ANN001 - callable
     """Train a model on ``table`` into ``out_dir``; see the module docstring.
 
     ``on_epoch(epoch, val_metrics)`` is called after each epoch (Optuna pruning hooks in here
@@ -163,8 +181,11 @@ def train(table: str | os.PathLike | Splits, out_dir: str | os.PathLike,
             raise EmoblendError(f"nothing to resume in {out}: no last.pt; train without --resume")
         state = torch.load(last_path, weights_only=False)
         config = TrainConfig.from_dict(state["config"])
-    splits = table if isinstance(table, Splits) else load_splits(table, config.features,
-                                                                 config.landmarks)
+    splits = (
+        table
+        if isinstance(table, Splits)
+        else load_splits(table, config.features, config.landmarks)
+    )
     seed_everything(config.seed)
     model = build_model(config.model_config(), splits.n_features)
     if model.config.standardize:
@@ -172,12 +193,14 @@ def train(table: str | os.PathLike | Splits, out_dir: str | os.PathLike,
         model.scale.copy_(torch.from_numpy(np.maximum(splits.x_train.std(0), 1e-3)))
     weights = class_weights(splits.y_train) if config.class_weights else None
     loss_fn = make_loss(config.loss, weights)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, amsgrad=True,
-                                  weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, amsgrad=True, weight_decay=config.weight_decay
+    )
     steps_per_epoch = math.ceil(len(splits.x_train) / config.batch_size)
     if config.schedule == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch)
+            optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch
+        )
     else:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
     order = torch.Generator().manual_seed(config.seed)
@@ -191,11 +214,21 @@ def train(table: str | os.PathLike | Splits, out_dir: str | os.PathLike,
         torch.set_rng_state(state["torch_rng"])
         history, best_loss, best_epoch = state["history"], state["best_loss"], state["best_epoch"]
         bad_epochs, start_epoch, elapsed = state["bad_epochs"], state["epoch"], state["seconds"]
-    write_text(out / "config.json", json.dumps(
-        {"train": config.to_dict(), "model": model.config.to_dict(),
-         "blendshapes": splits.blendshapes, "landmarks": splits.landmarks,
-         "training_data_sha256": splits.sha256, "undetected_dropped": splits.undetected,
-         "rows": {"train": len(splits.y_train), "val": len(splits.y_val)}}, indent=1))
+    write_text(
+        out / "config.json",
+        json.dumps(
+            {
+                "train": config.to_dict(),
+                "model": model.config.to_dict(),
+                "blendshapes": splits.blendshapes,
+                "landmarks": splits.landmarks,
+                "training_data_sha256": splits.sha256,
+                "undetected_dropped": splits.undetected,
+                "rows": {"train": len(splits.y_train), "val": len(splits.y_val)},
+            },
+            indent=1,
+        ),
+    )
 
     x_train = torch.from_numpy(np.array(splits.x_train, np.float32))
     y_train = torch.from_numpy(np.array(splits.y_train, np.int64))
@@ -223,38 +256,69 @@ def train(table: str | os.PathLike | Splits, out_dir: str | os.PathLike,
             val_logits = predict_logits(model, splits.x_val)
             val = scores(splits.y_val, val_logits)
             val_loss = float(loss_fn(torch.from_numpy(val_logits), torch.from_numpy(splits.y_val)))
-            row = {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0],
-                   "train_loss": total / seen, "train_accuracy": correct / seen,
-                   "val_loss": val_loss, "val_accuracy": val["accuracy"],
-                   "val_macro_f1": val["macro_f1"],
-                   "seconds": round(time.perf_counter() - started, 2)}
+            row = {
+                "epoch": epoch + 1,
+                "lr": scheduler.get_last_lr()[0],
+                "train_loss": total / seen,
+                "train_accuracy": correct / seen,
+                "val_loss": val_loss,
+                "val_accuracy": val["accuracy"],
+                "val_macro_f1": val["macro_f1"],
+                "seconds": round(time.perf_counter() - started, 2),
+            }
             history.append(row)
             if val_loss < best_loss - 1e-6:
                 best_loss, best_epoch, bad_epochs = val_loss, epoch + 1, 0
                 _save({"model": model.state_dict(), "epoch": epoch + 1}, best_path)
             else:
                 bad_epochs += 1
-            out_of_time = (config.max_minutes is not None
-                           and row["seconds"] > 60 * config.max_minutes)
+            out_of_time = (
+                config.max_minutes is not None and row["seconds"] > 60 * config.max_minutes
+            )
             done = bad_epochs >= config.patience or out_of_time or epoch + 1 == config.epochs
-            _save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                   "scheduler": scheduler.state_dict(), "order": order.get_state(),
-                   "torch_rng": torch.get_rng_state(), "history": history,
-                   "best_loss": best_loss, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
-                   "epoch": epoch + 1, "seconds": row["seconds"], "finished": done,
-                   "config": config.to_dict()}, last_path)
+            _save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "order": order.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "history": history,
+                    "best_loss": best_loss,
+                    "best_epoch": best_epoch,
+                    "bad_epochs": bad_epochs,
+                    "epoch": epoch + 1,
+                    "seconds": row["seconds"],
+                    "finished": done,
+                    "config": config.to_dict(),
+                },
+                last_path,
+            )
             _write_log(history, out / "log.csv")
-            bar.update(task, completed=epoch + 1, description=(
-                f"epoch {epoch + 1} val loss {val_loss:.4f} acc {val['accuracy']:.3f} "
-                f"F1 {val['macro_f1']:.3f}"))
+            bar.update(
+                task,
+                completed=epoch + 1,
+                description=(
+                    f"epoch {epoch + 1} val loss {val_loss:.4f} acc {val['accuracy']:.3f} "
+                    f"F1 {val['macro_f1']:.3f}"
+                ),
+            )
             if on_epoch is not None:
                 on_epoch(epoch + 1, {**val, "loss": val_loss})
     seconds = time.perf_counter() - started
     return finish(out, model, splits, config, history, best_epoch, seconds, export=export)
 
 
-def finish(out: Path, model: Classifier, splits: Splits, config: TrainConfig,
-           history: list[dict], best_epoch: int, seconds: float, export: bool) -> TrainResult:
+def finish(
+    out: Path,
+    model: Classifier,
+    splits: Splits,
+    config: TrainConfig,
+    history: list[dict],
+    best_epoch: int,
+    seconds: float,
+    export: bool,
+) -> TrainResult:
     """Best checkpoint -> calibration on validation -> model.pt, curves.png, model.onnx."""
     from .figures import plot_training_curves
 
@@ -266,15 +330,22 @@ def finish(out: Path, model: Classifier, splits: Splits, config: TrainConfig,
         model.log_prior.copy_(torch.from_numpy(calibrate(logits, splits.y_val)))
     val = scores(splits.y_val, predict_logits(model, splits.x_val))
     reached = next((h["seconds"] for h in history if h["val_accuracy"] >= 0.72), None)
-    meta = {"blendshapes": splits.blendshapes, "landmarks": splits.landmarks,
-            "training_data_sha256": splits.sha256, "train_config": config.to_dict(),
-            "model_config": model.config.to_dict(), "n_features": splits.n_features,
-            "best_epoch": best_epoch, "epochs_run": len(history),
-            "train_seconds": round(seconds, 1), "seconds_to_val_accuracy_0.72": reached,
-            "log_prior": model.log_prior.tolist(),
-            "metrics": {"val": val, "val_uncalibrated": raw},
-            "rows": {"train": len(splits.y_train), "val": len(splits.y_val)},
-            "undetected_dropped": splits.undetected}
+    meta = {
+        "blendshapes": splits.blendshapes,
+        "landmarks": splits.landmarks,
+        "training_data_sha256": splits.sha256,
+        "train_config": config.to_dict(),
+        "model_config": model.config.to_dict(),
+        "n_features": splits.n_features,
+        "best_epoch": best_epoch,
+        "epochs_run": len(history),
+        "train_seconds": round(seconds, 1),
+        "seconds_to_val_accuracy_0.72": reached,
+        "log_prior": model.log_prior.tolist(),
+        "metrics": {"val": val, "val_uncalibrated": raw},
+        "rows": {"train": len(splits.y_train), "val": len(splits.y_val)},
+        "undetected_dropped": splits.undetected,
+    }
     _save({"model": model.state_dict(), **meta}, out / "model.pt")
     write_text(out / "metrics.json", json.dumps(meta, indent=1))
     if history:
@@ -283,8 +354,7 @@ def finish(out: Path, model: Classifier, splits: Splits, config: TrainConfig,
         from .export import export_run
 
         export_run(out, out / "model.onnx", name=f"{config.model}-{out.name}")
-    return TrainResult(out, model, history, best_epoch, val, raw, seconds, splits.blendshapes,
-                       meta)
+    return TrainResult(out, model, history, best_epoch, val, raw, seconds, splits.blendshapes, meta)
 
 
 def load_run(path: str | os.PathLike) -> tuple[Classifier, dict]:
@@ -310,10 +380,24 @@ def _progress(enabled: bool):
         TimeRemainingColumn,
     )
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), disable=not enabled,
-                    transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=False,
+    )
 
 
-__all__ = ["TrainConfig", "TrainResult", "PAPER_SCHEDULE", "train", "calibrate", "load_run",
-           "scores", "CLASSES"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "PAPER_SCHEDULE",
+    "train",
+    "calibrate",
+    "load_run",
+    "scores",
+    "CLASSES",
+]

@@ -26,6 +26,7 @@ def make_loss(name: str, weights: torch.Tensor | None = None, gamma: float = 2.0
     if name == "ce":
         return lambda logits, y: F.cross_entropy(logits, y, weight=weights)
     if name == "focal":
+
         def focal(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             logp = F.log_softmax(logits, dim=1).gather(1, y[:, None])[:, 0]
             loss = -((1 - logp.exp()) ** gamma) * logp
@@ -33,8 +34,10 @@ def make_loss(name: str, weights: torch.Tensor | None = None, gamma: float = 2.0
                 return loss.mean()
             w = weights[y]
             return (w * loss).sum() / w.sum()
+
         return focal
     if name == "mse":
+
         def mse(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             target = F.one_hot(y, logits.shape[1]).to(logits.dtype)
             loss = ((torch.softmax(logits, dim=1) - target) ** 2).sum(dim=1)
@@ -42,5 +45,6 @@ def make_loss(name: str, weights: torch.Tensor | None = None, gamma: float = 2.0
                 return loss.mean()
             w = weights[y]
             return (w * loss).sum() / w.sum()
+
         return mse
     raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")

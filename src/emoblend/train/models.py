@@ -49,12 +49,19 @@ PRESETS: dict[str, ModelConfig] = {
     "lstm": ModelConfig(kind="lstm", units=(52, 16, 48, 44), activation="tanh"),
     "gru": ModelConfig(kind="gru", units=(52, 16, 48, 44), activation="tanh"),
     # Dense-only (the paper's ablation), standardised inputs: the fast shipped default.
-    "dense": ModelConfig(kind="dense", units=(128, 64), activation="gelu", dropout=0.2,
-                         standardize=True),
+    "dense": ModelConfig(
+        kind="dense", units=(128, 64), activation="gelu", dropout=0.2, standardize=True
+    ),
 }
 
-ACTIVATIONS = {"selu": F.selu, "tanh": torch.tanh, "relu": F.relu, "gelu": F.gelu,
-               "elu": F.elu, "silu": F.silu}
+ACTIVATIONS = {
+    "selu": F.selu,
+    "tanh": torch.tanh,
+    "relu": F.relu,
+    "gelu": F.gelu,
+    "elu": F.elu,
+    "silu": F.silu,
+}
 
 
 class KerasLSTM(nn.Module):
@@ -73,9 +80,9 @@ class KerasLSTM(nn.Module):
         self.bias = nn.Parameter(torch.zeros(4 * units))
         nn.init.xavier_uniform_(self.kernel)  # Keras: glorot_uniform
         for k in range(4):  # Keras: orthogonal, per gate block
-            nn.init.orthogonal_(self.recurrent.data[:, k * units:(k + 1) * units])
+            nn.init.orthogonal_(self.recurrent.data[:, k * units : (k + 1) * units])
         with torch.no_grad():
-            self.bias[units:2 * units] = 1.0  # Keras: unit_forget_bias
+            self.bias[units : 2 * units] = 1.0  # Keras: unit_forget_bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, T, in] -> [N, T, units]
         n, steps, _ = x.shape
@@ -158,5 +165,12 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["PRESETS", "ModelConfig", "KerasLSTM", "Classifier", "Probabilities", "build_model",
-           "count_parameters"]
+__all__ = [
+    "PRESETS",
+    "ModelConfig",
+    "KerasLSTM",
+    "Classifier",
+    "Probabilities",
+    "build_model",
+    "count_parameters",
+]

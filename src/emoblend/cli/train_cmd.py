@@ -1,0 +1,364 @@
+"""``emoblend train | tune | evaluate | ablation | export``: the research path to a classifier.
+
+``evaluate`` runs on the robot-side install (onnxruntime + scikit-learn); the others need the
+``train`` extra (PyTorch, ONNX, Optuna) and say so if it is missing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import EmoblendError
+
+PAPER = {
+    "accuracy": 0.7199,
+    "macro_f1": 0.6298,
+    "confusion_matrix": [[251, 35, 5], [110, 850, 150], [21, 140, 84]],
+}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("tune")(tune)
+    app.command("evaluate")(evaluate)
+    app.command("ablation")(ablation)
+    app.command("export")(export)
+
+
+def _need_torch() -> None:
+    try:
+        import onnx  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError:
+        raise EmoblendError(
+            "this command needs the training tools: pip install 'emoblend[train]'"
+        ) from None
+
+
+def _check_table_path(path: Path) -> None:
+    if not path.is_file():
+        raise EmoblendError(f"feature table not found: {path}")
+
+
+def train(
+    table: Path = typer.Argument(
+        ..., help="Feature table (Parquet/CSV) with train and val splits."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Run folder: checkpoints, log.csv, curves.png, model.onnx."
+    ),
+    model: str = typer.Option("paper-lstm", "--model", help="paper-lstm | lstm | gru | dense."),
+    features: str = typer.Option(
+        "27", "--features", help="27 (the paper's blendshape selection) or 52."
+    ),
+    landmarks: str | None = typer.Option(
+        None,
+        "--landmarks",
+        help="Also feed landmark features built by this emoblend.landmark_features preprocessing.",
+    ),
+    loss: str = typer.Option("ce", "--loss", help="ce | focal | mse."),
+    weighted: bool = typer.Option(
+        False, "--class-weights", help="Weight the loss by inverse class frequency."
+    ),
+    epochs: int | None = typer.Option(
+        None, "--epochs", min=1, help="Most epochs (default 60; 5000 with --paper-schedule)."
+    ),
+    lr: float | None = typer.Option(
+        None, "--lr", help="Peak learning rate (default 3e-3, OneCycle)."
+    ),
+    units: str | None = typer.Option(
+        None, "--units", help="Layer sizes, e.g. 64,32 (default: the preset's)."
+    ),
+    activation: str | None = typer.Option(
+        None, "--activation", help="Override the preset's activation (selu, tanh, relu, gelu...)."
+    ),
+    patience: int | None = typer.Option(
+        None, "--patience", min=1, help="Early-stopping patience in epochs."
+    ),
+    paper_schedule: bool = typer.Option(
+        False,
+        "--paper-schedule",
+        help="The paper's regime: constant lr 1.0955e-6 for up to 5,000 epochs.",
+    ),
+    no_calibrate: bool = typer.Option(
+        False, "--no-calibrate", help="Skip the per-class bias fitted on validation."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed (weights, batch order)."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue from OUT/last.pt with its saved settings."
+    ),
+) -> None:
+    """Train a classifier: AdamW + amsgrad, clipping at 1, batch 128, early stopping on val loss."""
+    _need_torch()
+    from ..train.loop import PAPER_SCHEDULE, TrainConfig
+    from ..train.loop import train as run
+    from ..train.losses import LOSSES
+    from ..train.models import PRESETS
+
+    if not resume:
+        _check_table_path(table)
+    if model not in PRESETS:
+        raise EmoblendError(f"unknown --model {model!r}; choose from {', '.join(PRESETS)}")
+    if loss not in LOSSES:
+        raise EmoblendError(f"unknown --loss {loss!r}; choose from {', '.join(LOSSES)}")
+    if features not in ("27", "52"):
+        raise EmoblendError(f"--features must be 27 or 52, not {features!r}")
+    settings = dict(PAPER_SCHEDULE) if paper_schedule else {}
+    for key, value in (("epochs", epochs), ("lr", lr), ("patience", patience)):
+        if value is not None:
+            settings[key] = value
+    if units:
+        try:
+            settings["units"] = tuple(int(u) for u in units.split(","))
+        except ValueError:
+            raise EmoblendError(
+                f"--units must be comma-separated integers, not {units!r}"
+            ) from None
+    config = TrainConfig(
+        model=model,
+        features=features,
+        landmarks=landmarks,
+        loss=loss,
+        class_weights=weighted,
+        seed=seed,
+        calibrate=not no_calibrate,
+        activation=activation,
+        **settings,
+    )
+    result = run(table, out, config, resume=resume)
+    console = Console()
+    console.print(
+        f"kept epoch {result.best_epoch} of {len(result.history)} ({result.seconds:.0f} s); "
+        f"validation accuracy {result.val['accuracy']:.4f}, macro-F1 {result.val['macro_f1']:.4f} "
+        f"(before calibration {result.val_uncalibrated['accuracy']:.4f} / "
+        f"{result.val_uncalibrated['macro_f1']:.4f})",
+        highlight=False,
+    )
+    console.print(
+        f"model: {out / 'model.onnx'}; log: {out / 'log.csv'}; curves: {out / 'curves.png'}",
+        highlight=False,
+    )
+
+
+def evaluate(
+    features: Path = typer.Argument(
+        ..., help="Parquet/CSV with the 52 blendshape columns and label or emotion."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", help="Bundled model name or .onnx path (default: the shipped default)."
+    ),
+    split: str | None = typer.Option(
+        None, "--split", help="Only rows of this split (train, val, test)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
+    plots: Path | None = typer.Option(
+        None,
+        "--plots",
+        help="Folder for the confusion-matrix, per-class and worst-images plots.",
+        file_okay=False,
+    ),
+    errors: Path | None = typer.Option(
+        None,
+        "--errors",
+        help="Write misclassified rows (image_id, truth, prediction, probabilities) to this CSV.",
+        dir_okay=False,
+    ),
+    fer2013: Path | None = typer.Option(
+        None,
+        "--fer2013",
+        help="FER2013 CSV: with --plots, draw the worst-classified images.",
+        dir_okay=False,
+    ),
+) -> None:
+    """Accuracy, macro-F1, cross-entropy, per-class figures and the Table 4 confusion matrix."""
+    from ..classifier import load_classifier
+    from ..evaluate import (
+        errors_frame,
+        load_rows,
+        plot_confusion,
+        plot_per_class,
+        plot_worst,
+        read_fer_pixels,
+    )
+    from ..evaluate import evaluate as run
+    from ..io.atomic import atomic_path
+
+    if fer2013 is not None and plots is None:
+        raise EmoblendError(
+            "--fer2013 draws the worst images into the --plots folder; give --plots DIR"
+        )
+    classifier = load_classifier(model)
+    table = load_rows(features, split)
+    done = run(table, classifier, source=str(features))
+    result, per_row = done["result"], done["rows"]
+    wrong = errors_frame(per_row)
+    written = []
+    if errors is not None:
+        with atomic_path(errors) as tmp:
+            wrong.to_csv(tmp, index=False)
+        written.append(str(errors))
+    if plots is not None:
+        plot_confusion(result, plots / "confusion_matrix.png")
+        plot_per_class(result, plots / "per_class.png")
+        written += [str(plots / "confusion_matrix.png"), str(plots / "per_class.png")]
+        if fer2013 is not None:
+            pixels = read_fer_pixels(fer2013, wrong["image_id"].head(200).tolist())
+            if plot_worst(wrong, pixels, plots / "worst_errors.png"):
+                written.append(str(plots / "worst_errors.png"))
+    if as_json:
+        typer.echo(json.dumps({**result, "written": written}))
+        return
+    _print_result(result, written)
+
+
+def _print_result(result: dict, written: list[str]) -> None:
+    console = Console()
+    console.print(
+        f"[bold]{result['model']}[/] on {result['source']}: {result['rows']} rows, "
+        f"{result['evaluated']} evaluated, {result['undetected']} undetected (no face: "
+        + ", ".join(f"{k} {v}" for k, v in result["undetected_by_class"].items())
+        + ")"
+    )
+    console.print(
+        f"accuracy {result['accuracy']:.4f}   macro-F1 {result['macro_f1']:.4f}   "
+        f"cross-entropy {result['cross_entropy']:.4f}   (paper: accuracy "
+        f"{PAPER['accuracy']}, macro-F1 {PAPER['macro_f1']})",
+        highlight=False,
+    )
+    other = result["with_undetected_as_unknown"]
+    console.print(
+        f"counting undetected faces as 'unknown': accuracy {other['accuracy']:.4f}, "
+        f"macro-F1 {other['macro_f1']:.4f}",
+        highlight=False,
+    )
+    cm = Table(title="confusion matrix (rows: truth, columns: prediction)")
+    cm.add_column("true \\ predicted")
+    for label in result["labels"]:
+        cm.add_column(label, justify="right")
+    for label, row in zip(result["labels"], result["confusion_matrix"], strict=True):
+        cm.add_row(label, *map(str, row))
+    console.print(cm)
+    pc = Table(title="per class")
+    for col in ("class", "precision", "recall", "F1", "support"):
+        pc.add_column(col, justify="right")
+    for label, m in result["per_class"].items():
+        pc.add_row(
+            label,
+            f"{m['precision']:.3f}",
+            f"{m['recall']:.3f}",
+            f"{m['f1']:.3f}",
+            str(m["support"]),
+        )
+    console.print(pc)
+    for path in written:
+        console.print(f"written: {path}", highlight=False)
+
+
+def tune(
+    table: Path = typer.Argument(..., help="Feature table with train and val splits."),
+    out: Path = typer.Option(
+        ..., "--out", help="Study folder: study summary (JSON, markdown), trials CSV, plot."
+    ),
+    trials: int = typer.Option(12, "--trials", min=1, help="Number of Optuna trials."),
+    epochs: int = typer.Option(20, "--epochs", min=1, help="Most epochs per trial."),
+    model: str = typer.Option(
+        "lstm", "--model", help="Model family to search: lstm | gru | dense."
+    ),
+    seed: int = typer.Option(0, "--seed"),
+    timeout: float | None = typer.Option(
+        None, "--timeout", help="Stop starting trials after this many minutes."
+    ),
+) -> None:
+    """Optuna search (median pruning) over layers, units, activation, lr, weight decay,
+    class weights and the feature set; selects on validation macro-F1 + accuracy only."""
+    _need_torch()
+    from ..train.tune import run_study
+
+    _check_table_path(table)
+    summary = run_study(
+        table, out, trials=trials, epochs=epochs, family=model, seed=seed, timeout_minutes=timeout
+    )
+    Console().print(
+        f"best trial {summary['best_trial']}: {summary['best_value']:.4f} "
+        f"(val macro-F1 + accuracy) with {summary['best_params']}; summary in {out}",
+        highlight=False,
+    )
+
+
+def ablation(
+    table: Path = typer.Argument(..., help="Feature table with train, val and test splits."),
+    out: Path = typer.Option(Path("docs/ablation.md"), "--out", help="Markdown report to write."),
+    runs: Path = typer.Option(
+        Path("runs/ablation"), "--runs", help="Folder for the runs' checkpoints."
+    ),
+    epochs: int = typer.Option(40, "--epochs", min=1),
+    seed: int = typer.Option(0, "--seed"),
+    only: str | None = typer.Option(
+        None, "--only", help="Comma-separated row names to run (default: all)."
+    ),
+) -> None:
+    """Train each ablation variant with one seed and write one markdown table (test split)."""
+    _need_torch()
+    from ..train.ablation import run_ablation
+
+    _check_table_path(table)
+    rows = run_ablation(
+        table, out, runs, epochs=epochs, seed=seed, only=only.split(",") if only else None
+    )
+    Console().print(f"{len(rows)} rows written to {out}", highlight=False)
+
+
+def export(
+    run: Path = typer.Argument(..., help="A run folder from `emoblend train` (or its model.pt)."),
+    out: Path = typer.Option(
+        ..., "--out", help="Target .onnx path (the .json sidecar goes beside it).", dir_okay=False
+    ),
+    name: str | None = typer.Option(
+        None, "--name", help="Model name in the sidecar (default: the file stem)."
+    ),
+    version: str = typer.Option("1.0.0", "--version", help="Model version in the sidecar."),
+    test_table: Path | None = typer.Option(
+        None,
+        "--test",
+        help="Add test-split metrics from this table to the sidecar (reporting only).",
+    ),
+) -> None:
+    """Export to ONNX (opset 17, [N, F] -> [N, 3]) with its JSON sidecar; checks ONNX == PyTorch."""
+    _need_torch()
+    from ..train.export import export_run
+
+    data = export_run(run, out, name=name, version=version)
+    if test_table is not None:
+        from ..classifier import load_classifier
+        from ..evaluate import evaluate as run_eval
+        from ..evaluate import load_rows
+        from ..io.atomic import write_text
+
+        result = run_eval(
+            load_rows(test_table, "test"), load_classifier(out), source=str(test_table)
+        )["result"]
+        data["metrics"]["test"] = {
+            k: result[k]
+            for k in (
+                "rows",
+                "evaluated",
+                "undetected",
+                "accuracy",
+                "macro_f1",
+                "cross_entropy",
+                "confusion_matrix",
+                "per_class",
+                "with_undetected_as_unknown",
+            )
+        }
+        write_text(Path(out).with_suffix(".json"), json.dumps(data, indent=1) + "\n")
+    Console().print(
+        f"exported {out} ({data['file_bytes']} bytes, {data['parameters']} "
+        f"parameters; ONNX vs PyTorch max |diff| {data['round_trip_max_abs_error']:.1e})",
+        highlight=False,
+    )

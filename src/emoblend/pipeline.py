@@ -143,7 +143,7 @@ def process_video(
         if progress:
             from rich.progress import Progress
 
-            bar = stack.enter_context(Progress(transient=False))
+            bar = stack.enter_context(Progress(transient=True))
             task = bar.add_task(f"reading {Path(path).name}", total=source.declared_frames or None)
             callbacks.append(lambda frame, readings: bar.advance(task))
         summary = run_stream(

@@ -216,7 +216,7 @@ def demo(
     from ..demo import DEMO_FPS, DEMO_SECONDS, run_demo
 
     console = Console()
-    with Progress(console=Console(stderr=True)) as bar:
+    with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("demo clip", total=round(DEMO_FPS * DEMO_SECONDS))
         result = run_demo(out, model=model, face_model=face_model,
                           on_frame=lambda frame, readings: bar.advance(task))

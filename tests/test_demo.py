@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pandas as pd
-from conftest import assert_user_error, run_cli
+from conftest import run_cli
 
 from emoblend.demo import DEMO_FPS, DEMO_SECONDS, astronaut_bgr, render_still_clip
 

@@ -44,6 +44,17 @@ def fer2013_csv() -> Path:
 
 
 @pytest.fixture(scope="session")
+def fer2013_sample(fer2013_csv: Path, tmp_path_factory) -> Path:
+    """A real FER2013 CSV: the first 60 rows of each split, in the original layout and order."""
+    import pandas as pd
+
+    full = pd.read_csv(fer2013_csv, dtype=str)
+    path = tmp_path_factory.mktemp("fer2013") / "fer2013_sample.csv"
+    full.groupby("Usage", sort=False).head(60).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
 def media(face_model: Path) -> Path:
     """The folder of real photos and clips (implies the face model, which every use needs)."""
     return _need(MEDIA, "shared media folder")

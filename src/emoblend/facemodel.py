@@ -10,6 +10,7 @@ message instead of a MediaPipe crash deep in a graph.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.error
@@ -27,6 +28,8 @@ MODEL_URL = (
 MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
 MODEL_FILENAME = "face_landmarker.task"
 ENV_VAR = "EMOBLEND_FACE_MODEL"
+URL_ENV_VAR = "EMOBLEND_FACE_MODEL_URL"
+"""Overrides MODEL_URL: a mirror inside a lab network, or a local server in tests."""
 CACHE_ENV_VAR = "EMOBLEND_CACHE_DIR"
 
 _HOW_TO_SUPPLY = (
@@ -61,11 +64,18 @@ def verify(path: Path, source: str) -> Path:
     return path
 
 
-def download(dest: Path, url: str = MODEL_URL, timeout: float = 30.0) -> Path:
+def model_url() -> str:
+    """Where to download the model from: ``$EMOBLEND_FACE_MODEL_URL`` or Google's URL."""
+    return os.environ.get(URL_ENV_VAR) or MODEL_URL
+
+
+def download(dest: Path, url: str | None = None, timeout: float = 30.0) -> Path:
     """Download the model to ``dest`` via a temporary file, verify it, then rename.
 
-    A failed or interrupted download never leaves a partial file at ``dest``.
+    A failed, interrupted or wrong download never leaves a file at ``dest``, nor a
+    temporary one beside it.
     """
+    url = url or model_url()
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".face_landmarker.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
@@ -75,17 +85,20 @@ def download(dest: Path, url: str = MODEL_URL, timeout: float = 30.0) -> Path:
                 out.write(block)
         verify(tmp, f"download from {url}")
         os.replace(tmp, dest)
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        reason = getattr(exc, "reason", exc)
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+        reason = str(exc) if isinstance(exc, urllib.error.HTTPError) else exc
+        reason = getattr(reason, "reason", reason)
         raise FaceModelError(
-            f"could not download the face model ({reason}); {_HOW_TO_SUPPLY}"
+            f"could not download the face model from {url} ({reason}); {_HOW_TO_SUPPLY}"
         ) from None
     finally:
         tmp.unlink(missing_ok=True)
     return dest
 
 
-def resolve_face_model(path: str | os.PathLike | None = None, *, allow_download: bool = True) -> Path:
+def resolve_face_model(
+    path: str | os.PathLike | None = None, *, allow_download: bool = True
+) -> Path:
     """Return a verified path to the face model: explicit path, env var, cache, download."""
     if path is not None:
         return verify(Path(path).expanduser(), "the explicit path")

@@ -26,9 +26,16 @@ def register(app: typer.Typer) -> None:
 @blendshapes_app.command("extract")
 def extract(
     images: list[Path] = typer.Argument(..., help="Image files or folders of images."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per line, per image."),
-    csv: Path | None = typer.Option(None, "--csv", help="Write one row per face to this CSV.", dir_okay=False),
-    plot: Path | None = typer.Option(None, "--plot", help="Draw the first face's scores beside the image (the paper's Fig. 2) to this PNG.", dir_okay=False),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per line, per face."),
+    csv: Path | None = typer.Option(
+        None, "--csv", help="Write one row per face to this CSV.", dir_okay=False
+    ),
+    plot: Path | None = typer.Option(
+        None,
+        "--plot",
+        help="Draw the first face's scores beside the image (the paper's Fig. 2) to this PNG.",
+        dir_okay=False,
+    ),
     num_faces: int = typer.Option(1, "--num-faces", min=1, help="Most faces to find per image."),
     face_model: Path | None = FaceModelOption,
 ) -> None:
@@ -48,27 +55,32 @@ def extract(
     if not paths:
         raise EmoblendError("no image files found in the given folders")
     rows: list[dict] = []
-    plotted = False
+    first_face = None  # (image, face, path) for --plot, drawn once every image has been read
     with FaceLandmarker(face_model, num_faces=num_faces) as landmarker:
         for path in paths:
             image = read_image(path)
             faces = landmarker.detect(image)
-            if plot is not None and faces and not plotted:
-                plot_face_blendshapes(image, faces[0], plot, title=path.name)
-                plotted = True
+            if plot is not None and faces and first_face is None:
+                first_face = (image, faces[0], path)
             if not faces:
-                rows.append({"file": str(path), "face": None, "x": None, "y": None, "w": None, "h": None})
+                rows.append(
+                    dict.fromkeys(("x", "y", "w", "h"), None) | {"file": str(path), "face": None}
+                )
             for i, face in enumerate(faces):
                 row = {"file": str(path), "face": i}
                 row.update(zip(("x", "y", "w", "h"), face.box, strict=True))
                 row.update(zip(BLENDSHAPE_NAMES, map(float, face.blendshapes), strict=True))
                 rows.append(row)
-    console = Console()
-    if plot is not None and not plotted:
+    if plot is not None and first_face is None:
         raise EmoblendError(f"no face found in the images, so no plot was drawn to {plot}")
+    console = Console(stderr=as_json)
+    if plot is not None:
+        image, face, path = first_face
+        plot_face_blendshapes(image, face, plot, title=path.name)
     if csv is not None:
+        columns = ["file", "face", "x", "y", "w", "h", *BLENDSHAPE_NAMES]
         with atomic_path(csv) as tmp:
-            pd.DataFrame(rows).to_csv(tmp, index=False)
+            pd.DataFrame(rows, columns=columns).to_csv(tmp, index=False)
     if as_json:
         for row in rows:
             typer.echo(json.dumps({k: v for k, v in row.items() if v is not None or k == "face"}))
@@ -102,13 +114,22 @@ def _print_table(console: Console, rows: list[dict]) -> None:
 @blendshapes_app.command("select")
 def select(
     table_path: Path = typer.Argument(..., metavar="TABLE", help="Feature table (Parquet or CSV)."),
-    threshold: float = typer.Option(0.4, "--threshold", help="A score counts when it exceeds this."),
-    min_count: int = typer.Option(100, "--min-count", help="Keep a blendshape counted in more than this many images."),
+    threshold: float = typer.Option(
+        0.4, "--threshold", help="A score counts when it exceeds this."
+    ),
+    min_count: int = typer.Option(
+        100, "--min-count", help="Keep a blendshape counted in more than this many images."
+    ),
     split: str = typer.Option("train", "--split", help="Rows to count: train, val, test or all."),
-    plot: Path | None = typer.Option(None, "--plot", help="Draw all 52 scores with the threshold (the paper's Fig. 5) to this PNG.", dir_okay=False),
+    plot: Path | None = typer.Option(
+        None,
+        "--plot",
+        help="Draw all 52 scores with the threshold (the paper's Fig. 5) to this PNG.",
+        dir_okay=False,
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
-    """Apply the paper's rule: keep blendshapes scoring above THRESHOLD in more than MIN_COUNT images."""
+    """Apply the paper's rule: keep blendshapes above THRESHOLD in more than MIN_COUNT images."""
     from ..blendshapes import BLENDSHAPE_NAMES, count_above, select_blendshapes
     from ..data.figures import plot_blendshape_scatter
     from ..features import read_table
@@ -134,7 +155,9 @@ def select(
         typer.echo(json.dumps(result))
         return
     console = Console()
-    console.print(f"kept {len(kept)} of {len(BLENDSHAPE_NAMES)} blendshapes (paper: 27):", highlight=False)
+    console.print(
+        f"kept {len(kept)} of {len(BLENDSHAPE_NAMES)} blendshapes (paper: 27):", highlight=False
+    )
     for name in kept:
         console.print(f"  {name}  ({counts[name]} images)", highlight=False)
     if plot is not None:

@@ -155,7 +155,6 @@ def build_dataset(
     say = on_stage or (lambda _msg: None)
     started = time.perf_counter()
     model_path = resolve_face_model(config.face_model)
-    say(f"reading {config.fer2013}")
     data = load_fer2013(config.fer2013)
     loaded = time.perf_counter()
     rows = select_rows(data, caps=config.caps, seed=config.seed, limit=config.limit)

@@ -139,12 +139,15 @@ def _parse_pixels(strings: pd.Series, where) -> np.ndarray:
     except (ValueError, pd.errors.ParserError):
         pass
     with warnings.catch_warnings():
-        # np.fromstring warns (and stops) at a token that is not a number; the size check
-        # below then reports the row.
+        # At a token that is not a number np.fromstring stops and warns (older numpy) or
+        # raises ValueError (newer); either way the row is reported below.
         warnings.simplefilter("ignore", DeprecationWarning)
         for i, text in enumerate(strings):
-            row = np.fromstring(text, dtype=np.float64, sep=" ")
-            if row.size != NUM_PIXELS:
+            try:
+                row = np.fromstring(text, dtype=np.float64, sep=" ")
+            except ValueError:
+                row = np.empty(0)
+            if row.size != NUM_PIXELS or not all(map(_is_number, text.split()[:1])):
                 raise DatasetError(
                     f"{where(i)} has a pixel string of {_count_tokens(text)} values; FER2013 "
                     f"images need {NUM_PIXELS:,} (48×48) integer grey values separated by spaces"

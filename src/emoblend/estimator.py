@@ -109,13 +109,23 @@ class EmotionEstimator:
 
     def process(self, frame: np.ndarray, timestamp_ms: int | None = None) -> list[EmotionReading]:
         """Read the faces in one frame; VIDEO mode needs increasing ``timestamp_ms``."""
-        video = self.options.running_mode == "video"
-        if video and timestamp_ms is None:
-            raise EmoblendError(
-                "VIDEO mode needs timestamp_ms for every frame (or use running_mode='image')"
-            )
+        self._check_timestamp(timestamp_ms)
         t0 = time.perf_counter()
         faces = self._landmarker.detect(frame, timestamp_ms, bgr=self.options.color == "bgr")
+        landmarker_ms = (time.perf_counter() - t0) * 1e3
+        readings = self.process_faces(faces, timestamp_ms)
+        self.last_timings = {"landmarker": landmarker_ms, **self.last_timings}
+        return readings
+
+    def process_faces(self, faces: list[Face], timestamp_ms: int | None = None
+                      ) -> list[EmotionReading]:
+        """Readings for faces a FaceLandmarker already found in one frame.
+
+        It lets a recorded landmarker pass be replayed through several classifiers or
+        stabilizer settings (the benchmarks do), with the same tracking as :meth:`process`.
+        """
+        video = self.options.running_mode == "video"
+        self._check_timestamp(timestamp_ms)
         t1 = time.perf_counter()
         if faces:
             probs = self.classifier.predict_proba(
@@ -148,12 +158,14 @@ class EmotionEstimator:
                 )
             )
         t3 = time.perf_counter()
-        self.last_timings = {
-            "landmarker": (t1 - t0) * 1e3,
-            "classifier": (t2 - t1) * 1e3,
-            "stabilizer": (t3 - t2) * 1e3,
-        }
+        self.last_timings = {"classifier": (t2 - t1) * 1e3, "stabilizer": (t3 - t2) * 1e3}
         return readings
+
+    def _check_timestamp(self, timestamp_ms: int | None) -> None:
+        if self.options.running_mode == "video" and timestamp_ms is None:
+            raise EmoblendError(
+                "VIDEO mode needs timestamp_ms for every frame (or use running_mode='image')"
+            )
 
     def reset(self) -> None:
         """Start a new stream: timestamps, face ids and stabilizers start afresh."""

@@ -1,0 +1,275 @@
+"""Real-time figures of the online path; prints one JSON object.
+
+    python benchmarks/realtime.py [--media ../shared/media] [--repeats 3] [--seconds 30]
+
+What it measures, on WolfgangLanger_Pexels.mp4 and single_face.mp4:
+
+- speed: milliseconds per frame for each stage (decode, landmarker, classifier, stabilizer;
+  medians over all frames of all repeats) and frames per second of four passes, interleaved
+  in each repeat so that machine load hits them alike:
+    landmarker:        MediaPipe alone (VIDEO mode) over frames decoded beforehand;
+    estimator:         EmotionEstimator.process over the same frames;
+    decode+landmarker: reading the file and running MediaPipe alone;
+    decode+estimator:  reading the file and running EmotionEstimator (`emoblend video` minus
+                       the writers): the end-to-end throughput.
+  ``ratio`` is estimator fps / landmarker fps (goal >= 0.9): what emoblend costs on top of
+  MediaPipe. ``ratio_with_decode`` is the same with file decoding in both.
+- flicker: label switches per minute of the per-frame (raw) label and of the stable label,
+  for every bundled classifier, on (a) still photos rendered as SECONDS-long clips with a
+  small random drift, zoom, roll and sensor noise (emoblend.demo.render_still_clip) -- the
+  astronaut photo scikit-image ships, and a neutral frame of single_face.mp4 -- where the goal
+  is 0 stable switches; and (b) the real clips. The stabilizer's warm-up ("unknown" before a
+  face's first label) is not counted as a switch.
+- latency: on single_face.mp4, the time from smile onset to the first happy label (raw and
+  stable). Onset is measured from MediaPipe's own blendshapes, not from the classifier: the
+  first frame where the mean of mouthSmileLeft and mouthSmileRight rises 10 % of the way
+  from its neutral level (median of the first 10 frames) to its smiling level (median of the
+  last 20 frames). Goal: stable label within 0.5 s.
+
+The landmarker pass is recorded once per clip and replayed through each classifier
+(EmotionEstimator.process_faces), so flicker and latency compare classifiers on identical
+landmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from emoblend import BLENDSHAPE_NAMES, EmotionEstimator, EstimatorOptions, FaceLandmarker
+from emoblend.classifier import DEFAULT_MODEL, available_models, load_classifier
+from emoblend.demo import astronaut_bgr, render_still_clip
+from emoblend.io.timeline import timeline_row
+from emoblend.io.video import VideoSource
+from emoblend.pipeline import StreamSummary
+
+CLIPS = ("WolfgangLanger_Pexels.mp4", "single_face.mp4")
+SMILE = [BLENDSHAPE_NAMES.index("mouthSmileLeft"), BLENDSHAPE_NAMES.index("mouthSmileRight")]
+ONSET_LEVEL = 0.1
+MIN_TIMED_FRAMES = 400
+"""Short clips are looped to at least this many frames per timed pass."""
+
+
+def decode(path: Path) -> tuple[list, list[int], list[float]]:
+    """All frames of a clip, their timestamps, and the ms each read took."""
+    images, stamps, ms = [], [], []
+    source = VideoSource(path)
+    it = iter(source)
+    while True:
+        t0 = time.perf_counter()
+        frame = next(it, None)
+        if frame is None:
+            break
+        ms.append((time.perf_counter() - t0) * 1e3)
+        images.append(frame.image)
+        stamps.append(frame.timestamp_ms)
+    return images, stamps, ms
+
+
+def landmarker_pass(frames, stamps) -> float:
+    """Seconds for MediaPipe alone over in-memory frames (creation not timed)."""
+    with FaceLandmarker(mode="video") as lm:
+        t0 = time.perf_counter()
+        for image, t in zip(frames, stamps, strict=True):
+            lm.detect(image, t, bgr=True)
+        return time.perf_counter() - t0
+
+
+def estimator_pass(frames, stamps, classifier) -> tuple[float, dict[str, list[float]]]:
+    """Seconds for EmotionEstimator over in-memory frames, and its per-frame stage times."""
+    stages: dict[str, list[float]] = {"landmarker": [], "classifier": [], "stabilizer": []}
+    with EmotionEstimator(EstimatorOptions(classifier=classifier)) as estimator:
+        t0 = time.perf_counter()
+        for image, t in zip(frames, stamps, strict=True):
+            estimator.process(image, t)
+            for k, v in estimator.last_timings.items():
+                stages[k].append(v)
+        return time.perf_counter() - t0, stages
+
+
+def file_pass(path: Path, loops: int, classifier=None) -> tuple[float, int]:  # noqa: ANN001
+    """Seconds to decode the file ``loops`` times, running MediaPipe alone (classifier None)
+    or the estimator; the loops continue one stream (timestamps keep increasing)."""
+    if classifier is None:
+        runner = FaceLandmarker(mode="video")
+        step = lambda image, t: runner.detect(image, t, bgr=True)  # noqa: E731
+    else:
+        runner = EmotionEstimator(EstimatorOptions(classifier=classifier))
+        step = runner.process
+    with runner:
+        n, offset = 0, 0
+        t0 = time.perf_counter()
+        for _ in range(loops):
+            for frame in VideoSource(path):
+                step(frame.image, offset + frame.timestamp_ms)
+                n += 1
+            offset += frame.timestamp_ms + 1000
+        return time.perf_counter() - t0, n
+
+
+def looped(frames: list, stamps: list[int], loops: int) -> tuple[list, list[int]]:
+    """The clip played ``loops`` times as one stream, so short clips time long enough."""
+    period = stamps[-1] + 1000
+    return frames * loops, [k * period + t for k in range(loops) for t in stamps]
+
+
+def speed(path: Path, repeats: int, classifier) -> dict:  # noqa: ANN001
+    clip_frames, clip_stamps, decode_ms = decode(path)
+    loops = max(1, -(-MIN_TIMED_FRAMES // len(clip_frames)))
+    frames, stamps = looped(clip_frames, clip_stamps, loops)
+    n = len(frames)
+    runs: dict[str, list[float]] = {k: [] for k in (
+        "landmarker", "estimator", "decode+landmarker", "decode+estimator")}
+    stage_ms: dict[str, list[float]] = {"decode": list(decode_ms), "landmarker": [],
+                                        "classifier": [], "stabilizer": []}
+    ratios, ratios_decode = [], []
+    for r in range(repeats):
+        # alternate the order so a drift in machine load does not favour one pass
+        order = ["landmarker", "estimator"] if r % 2 == 0 else ["estimator", "landmarker"]
+        for name in order:
+            if name == "landmarker":
+                runs[name].append(n / landmarker_pass(frames, stamps))
+            else:
+                seconds, stages = estimator_pass(frames, stamps, classifier)
+                runs[name].append(n / seconds)
+                for k, v in stages.items():
+                    stage_ms[k].extend(v)
+        ratios.append(runs["estimator"][-1] / runs["landmarker"][-1])
+        for name in (order[::-1] if r % 2 else order):
+            seconds, count = file_pass(path, loops, None if name == "landmarker" else classifier)
+            runs[f"decode+{name}"].append(count / seconds)
+        ratios_decode.append(runs["decode+estimator"][-1] / runs["decode+landmarker"][-1])
+        _, _, more_decode = decode(path)
+        stage_ms["decode"].extend(more_decode)
+    return {
+        "frames": len(clip_frames),
+        "timed_frames_per_pass": n,
+        "ms_per_frame": {k: round(statistics.median(v), 3) for k, v in stage_ms.items()},
+        "fps": {k: round(statistics.median(v), 1) for k, v in runs.items()},
+        "fps_runs": {k: [round(x, 1) for x in v] for k, v in runs.items()},
+        "end_to_end_fps": round(statistics.median(runs["decode+estimator"]), 1),
+        "ratio": round(statistics.median(ratios), 3),
+        "ratio_with_decode": round(statistics.median(ratios_decode), 3),
+    }
+
+
+def record(frames, stamps) -> list[list]:  # noqa: ANN001
+    """One VIDEO-mode landmarker pass: the faces of every frame."""
+    with FaceLandmarker(mode="video") as lm:
+        return [lm.detect(image, t, bgr=True) for image, t in zip(frames, stamps, strict=True)]
+
+
+def replay(faces, stamps, classifier, fps: float) -> StreamSummary:  # noqa: ANN001
+    """Run recorded faces through a classifier, the tracker and the stabilizers."""
+    with EmotionEstimator(EstimatorOptions(classifier=classifier)) as estimator:
+        summary = StreamSummary(warmup_ms=estimator.options.stabilizer.warmup_ms)
+        for i, (frame_faces, t) in enumerate(zip(faces, stamps, strict=True)):
+            for reading in estimator.process_faces(frame_faces, t):
+                summary.rows.append(timeline_row(i, reading))
+    summary.frames = len(stamps)
+    summary.duration_ms = len(stamps) * 1000.0 / fps
+    return summary
+
+
+def flicker(summary: StreamSummary) -> dict:
+    return {
+        "raw_switches_per_min": round(summary.switches_per_minute("label"), 2),
+        "stable_switches_per_min": round(summary.switches_per_minute("stable_label"), 2),
+        "raw_switches": summary.switches("label"),
+        "stable_switches": summary.switches("stable_label"),
+        "face_ids": len(summary.face_ids),
+        "stable_label_shares": {k: round(v, 3) for k, v in summary.label_shares().items()},
+    }
+
+
+def smile_onset_ms(faces, stamps) -> tuple[float, dict]:  # noqa: ANN001
+    smile = np.array([f[0].blendshapes[SMILE].mean() if f else np.nan for f in faces])
+    neutral, smiling = np.nanmedian(smile[:10]), np.nanmedian(smile[-20:])
+    level = neutral + ONSET_LEVEL * (smiling - neutral)
+    onset = int(np.argmax(smile >= level))
+    return float(stamps[onset]), {
+        "rule": "first frame where mean(mouthSmileLeft, mouthSmileRight) rises 10% of the way "
+                "from its neutral median (first 10 frames) to its smiling median (last 20)",
+        "neutral_level": round(float(neutral), 3), "smiling_level": round(float(smiling), 3),
+        "threshold": round(float(level), 3), "onset_frame": onset,
+        "onset_ms": float(stamps[onset]),
+    }
+
+
+def first_time(summary: StreamSummary, column: str, after_ms: float) -> float | None:
+    times = [r["time_ms"] for r in summary.rows
+             if r[column] == "happy" and r["time_ms"] >= after_ms]
+    return float(times[0]) if times else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--media", type=Path,
+                        default=Path(__file__).resolve().parents[2] / "shared" / "media")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=30.0,
+                        help="length of the still-photo clips")
+    args = parser.parse_args()
+    models = available_models()
+    classifiers = {name: load_classifier(name) for name in models}
+    default = classifiers[DEFAULT_MODEL]
+    result: dict = {
+        "machine": {"cpus": os.cpu_count(), "load_avg_1min": round(os.getloadavg()[0], 2),
+                    "python": platform.python_version()},
+        "default_model": DEFAULT_MODEL,
+        "models": {n: c.info.raw.get("version") for n, c in classifiers.items()},
+        "repeats": args.repeats,
+        "speed": {},
+        "flicker_still": {},
+        "flicker_clips": {},
+    }
+    for clip in CLIPS:
+        result["speed"][clip] = speed(args.media / clip, args.repeats, default)
+
+    # (a) still photos as handheld clips
+    sf_frames, sf_stamps, _ = decode(args.media / "single_face.mp4")
+    stills = {"astronaut (skimage)": astronaut_bgr(), "single_face.mp4 frame 5 (neutral)":
+              sf_frames[5]}
+    fps = 30.0
+    for name, photo in stills.items():
+        frames = [f.image for f in render_still_clip(photo, seconds=args.seconds, fps=fps,
+                                                     size=(640, 480), seed=0)]
+        stamps = [int(round(i * 1000 / fps)) for i in range(len(frames))]
+        faces = record(frames, stamps)
+        result["flicker_still"][name] = {
+            model: flicker(replay(faces, stamps, c, fps)) for model, c in classifiers.items()
+        }
+        result["flicker_still"][name]["frames_with_face"] = sum(bool(f) for f in faces)
+
+    # (b) the real clips, and the smile latency
+    for clip in CLIPS:
+        frames, stamps, _ = decode(args.media / clip)
+        clip_fps = VideoSource(args.media / clip).fps
+        faces = record(frames, stamps)
+        entry = {model: flicker(replay(faces, stamps, c, clip_fps))
+                 for model, c in classifiers.items()}
+        result["flicker_clips"][clip] = entry
+        if clip == "single_face.mp4":
+            onset, rule = smile_onset_ms(faces, stamps)
+            latency = {"onset": rule}
+            for model, c in classifiers.items():
+                summary = replay(faces, stamps, c, clip_fps)
+                raw, stable = (first_time(summary, col, onset) for col in ("label", "stable_label"))
+                latency[model] = {
+                    "raw_happy_after_s": None if raw is None else round((raw - onset) / 1e3, 3),
+                    "stable_happy_after_s":
+                        None if stable is None else round((stable - onset) / 1e3, 3),
+                }
+            result["smile_latency"] = latency
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -91,3 +91,15 @@ def assert_user_error(proc: subprocess.CompletedProcess, *fragments: str) -> Non
     assert len(lines) == 1, proc.stderr
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+
+
+@pytest.fixture(scope="session")
+def fer_table(fer2013_csv: Path, face_model: Path, tmp_path_factory) -> Path:
+    """A small real feature table: `emoblend dataset build --limit 240 --landmarks` on FER2013
+    (the first 240 rows of each split through the real landmarker, one augmented copy each
+    for Training). Takes ~15 s once per session."""
+    out = tmp_path_factory.mktemp("fer_table")
+    proc = run_cli("dataset", "build", "--fer2013", fer2013_csv, "--out", out, "--limit", "240",
+                   "--landmarks", "--workers", "1", "--face-model", face_model)
+    assert proc.returncode == 0, proc.stderr
+    return out / "features.parquet"

@@ -15,6 +15,8 @@ from rich.table import Table
 
 from ..errors import EmoblendError
 
+MODELS = ("paper-lstm", "lstm", "gru", "dense")  # emoblend.train.models.PRESETS (torch-free here)
+LOSSES = ("ce", "focal", "mse")  # emoblend.train.losses.LOSSES
 PAPER = {
     "accuracy": 0.7199,
     "macro_f1": 0.6298,
@@ -94,20 +96,18 @@ def train(
     ),
 ) -> None:
     """Train a classifier: AdamW + amsgrad, clipping at 1, batch 128, early stopping on val loss."""
-    _need_torch()
-    from ..train.loop import PAPER_SCHEDULE, TrainConfig
-    from ..train.loop import train as run
-    from ..train.losses import LOSSES
-    from ..train.models import PRESETS
-
     if not resume:
         _check_table_path(table)
-    if model not in PRESETS:
-        raise EmoblendError(f"unknown --model {model!r}; choose from {', '.join(PRESETS)}")
+    if model not in MODELS:
+        raise EmoblendError(f"unknown --model {model!r}; choose from {', '.join(MODELS)}")
     if loss not in LOSSES:
         raise EmoblendError(f"unknown --loss {loss!r}; choose from {', '.join(LOSSES)}")
     if features not in ("27", "52"):
         raise EmoblendError(f"--features must be 27 or 52, not {features!r}")
+    _need_torch()
+    from ..train.loop import PAPER_SCHEDULE, TrainConfig
+    from ..train.loop import train as run
+
     settings = dict(PAPER_SCHEDULE) if paper_schedule else {}
     for key, value in (("epochs", epochs), ("lr", lr), ("patience", patience)):
         if value is not None:

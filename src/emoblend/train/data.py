@@ -72,7 +72,7 @@ def read_columns(path: str | os.PathLike, landmarks: bool) -> pd.DataFrame:
 
 
 def labels_of(table: pd.DataFrame) -> np.ndarray:
-    return table["label"].map({c: i for i, c in enumerate(CLASSES)}).to_numpy(np.int64)
+    return np.array(table["label"].map({c: i for i, c in enumerate(CLASSES)}), np.int64)
 
 
 def choose_blendshapes(train: pd.DataFrame, features: int | str) -> list[str]:
@@ -80,7 +80,14 @@ def choose_blendshapes(train: pd.DataFrame, features: int | str) -> list[str]:
     if str(features) == "52":
         return list(BLENDSHAPE_NAMES)
     if str(features) == "27":
-        return select_blendshapes(train[original_rows(train)], threshold=0.4, min_count=100)
+        originals = train[original_rows(train)]
+        names = select_blendshapes(originals, threshold=0.4, min_count=100)
+        if not names:
+            raise DatasetError(
+                f"the paper's rule (score > 0.4 in > 100 images) keeps no blendshape in the "
+                f"{len(originals)} original training rows; use a larger table or --features 52"
+            )
+        return names
     raise DatasetError(f"--features must be 27 (the paper's selection) or 52, not {features}")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,10 @@ def export_onnx(model: Classifier, path: str | os.PathLike) -> None:
     """Write ``model`` (softmax included) as ONNX, batch dimension dynamic."""
     wrapped = Probabilities(model).eval()
     example = torch.rand(2, model.n_features)
-    with atomic_path(path) as tmp, torch.no_grad():
+    with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
+        # The TorchScript exporter is deprecated in favour of one needing onnxscript; it still
+        # gives plain opset-17 graphs that onnxruntime runs, which is all this needs.
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             wrapped,
             (example,),

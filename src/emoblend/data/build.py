@@ -17,7 +17,7 @@ import multiprocessing
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from multiprocessing.util import Finalize
@@ -240,6 +240,36 @@ def _prepare_shards(shard_dir: Path, fingerprint: str, n_chunks: int) -> set[int
     return {i for i in range(n_chunks) if _shard_path(shard_dir, i).is_file()}
 
 
+def extract_parallel(
+    pixels: list[np.ndarray],
+    augmentations: list[list[str]],
+    model_path: Path,
+    *,
+    landmarks: bool,
+    workers: int,
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Extract chunks of images in ``workers`` processes; yields (chunk number, features,
+    detected) as each chunk finishes, in any order.
+
+    ``pixels[k]`` holds chunk k's 48×48 images, ``augmentations[k]`` their augmentation
+    names. Each worker opens one landmarker for its whole life. Processes are spawned, not
+    forked: a forked MediaPipe graph would share state with its parent.
+    """
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(str(model_path), landmarks),
+    ) as pool:
+        futures = {
+            pool.submit(_extract_chunk, images, names): k
+            for k, (images, names) in enumerate(zip(pixels, augmentations, strict=True))
+        }
+        for future in as_completed(futures):
+            yield (futures[future], *future.result())
+
+
 def _run_chunks(
     data: Fer2013,
     plan: pd.DataFrame,
@@ -251,7 +281,7 @@ def _run_chunks(
     workers: int,
     progress: bool,
 ) -> int:
-    """Extract the chunks in ``todo`` in worker processes, writing each as a shard."""
+    """Extract the chunks in ``todo``, writing each as a shard; returns images extracted."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -265,8 +295,9 @@ def _run_chunks(
     if not todo:
         return 0
     row_of = np.searchsorted(data.image_id, plan["image_id"].to_numpy())
-    columns = feature_columns(landmarks)
-    done_before = sum(len(chunks[i]) for i in range(len(chunks)) if i not in set(todo))
+    columns = list(feature_columns(landmarks))
+    pending = set(todo)
+    done_before = sum(len(chunk) for i, chunk in enumerate(chunks) if i not in pending)
     bar = Progress(
         TextColumn("extracting blendshapes"),
         BarColumn(),
@@ -276,30 +307,21 @@ def _run_chunks(
         console=Console(stderr=True),
         disable=not progress,
     )
-    # spawn, not fork: a forked MediaPipe graph shares state with its parent.
-    context = multiprocessing.get_context("spawn")
     extracted = 0
-    with (
-        bar,
-        ProcessPoolExecutor(
-            workers,
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(str(model_path), landmarks),
-        ) as pool,
-    ):
+    with bar:
         task = bar.add_task("extract", total=len(plan), completed=done_before)
-        futures = {}
-        for i in todo:
-            part = plan.iloc[chunks[i].start : chunks[i].stop]
-            pixels = data.pixels[row_of[chunks[i].start : chunks[i].stop]]
-            futures[pool.submit(_extract_chunk, pixels, part["augmentation"].tolist())] = i
-        for future in as_completed(futures):
-            i = futures[future]
-            features, detected = future.result()
+        results = extract_parallel(
+            [data.pixels[row_of[chunks[i].start : chunks[i].stop]] for i in todo],
+            [plan["augmentation"].iloc[chunks[i].start : chunks[i].stop].tolist() for i in todo],
+            model_path,
+            landmarks=landmarks,
+            workers=workers,
+        )
+        for k, features, detected in results:
+            i = todo[k]
             shard = plan.iloc[chunks[i].start : chunks[i].stop].reset_index(drop=True)
             shard["detected"] = detected
-            shard = pd.concat([shard, pd.DataFrame(features, columns=list(columns))], axis=1)
+            shard = pd.concat([shard, pd.DataFrame(features, columns=columns)], axis=1)
             with atomic_path(_shard_path(shard_dir, i)) as tmp:
                 shard.to_parquet(tmp, index=False)
             extracted += len(shard)

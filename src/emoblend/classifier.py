@@ -86,8 +86,10 @@ def build_features(
                 f"classifier {info.name!r} needs landmarks and transformation matrices; "
                 "build the table with --landmarks or choose a blendshape-only model"
             )
-        from .landmark_features import LANDMARK_PREPROCESSING
-
+        try:
+            from .landmark_features import LANDMARK_PREPROCESSING
+        except ImportError:
+            LANDMARK_PREPROCESSING = {}  # noqa: N806 - an emoblend without landmark features
         if info.landmarks not in LANDMARK_PREPROCESSING:
             raise ClassifierError(
                 f"classifier {info.name!r} needs landmark preprocessing {info.landmarks!r}, "

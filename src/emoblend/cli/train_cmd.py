@@ -296,7 +296,8 @@ def ablation(
     runs: Path = typer.Option(
         Path("runs/ablation"), "--runs", help="Folder for the runs' checkpoints."
     ),
-    epochs: int = typer.Option(40, "--epochs", min=1),
+    epochs: int = typer.Option(10, "--epochs", min=1, help="Most epochs per run."),
+    max_minutes: float = typer.Option(8.0, "--max-minutes", help="Time budget per run."),
     seed: int = typer.Option(0, "--seed"),
     only: str | None = typer.Option(
         None, "--only", help="Comma-separated row names to run (default: all)."
@@ -308,7 +309,13 @@ def ablation(
 
     _check_table_path(table)
     rows = run_ablation(
-        table, out, runs, epochs=epochs, seed=seed, only=only.split(",") if only else None
+        table,
+        out,
+        runs,
+        epochs=epochs,
+        seed=seed,
+        max_minutes=max_minutes,
+        only=only.split(",") if only else None,
     )
     Console().print(f"{len(rows)} rows written to {out}", highlight=False)
 

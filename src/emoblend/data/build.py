@@ -69,6 +69,8 @@ class BuildConfig:
             raise DatasetError(f"--workers is {self.workers}; give 1 or more")
         if self.augment_copies < 0:
             raise DatasetError(f"--augment-copies is {self.augment_copies}; give 0 or more")
+        if self.out.exists() and not self.out.is_dir():
+            raise DatasetError(f"--out {self.out} is a file; give a folder for the build")
         if self.chunk_size < 1:
             raise DatasetError(f"chunk size is {self.chunk_size}; give 1 or more")
 

@@ -176,3 +176,35 @@ def test_bad_videos_raise_video_error(tmp_path, media):
     with pytest.raises(VideoError, match="truncated"):
         for _ in VideoSource(truncated):
             pass
+
+
+def test_several_faces_keep_their_own_ids(media, classifier):
+    """multi_face.jpg filmed by an unsteady camera: each id stays on one face.
+
+    MediaPipe finds the small faces of this photo only in some frames, so faces come and go;
+    an id must never jump from one face to another, and a face seen again soon keeps its id.
+    """
+    from emoblend.demo import render_still_clip
+
+    photo = cv2.imread(str(media / "multi_face.jpg"))
+    options = EstimatorOptions(classifier=classifier, num_faces=8)
+    tracks: dict[int, list[tuple[int, int]]] = {}
+    counts = []
+    with EmotionEstimator.create_from_options(options) as estimator:
+        for frame in render_still_clip(photo, seconds=2, fps=15, max_shift_px=15, seed=3):
+            readings = estimator.process(frame.image, frame.timestamp_ms)
+            counts.append(len(readings))
+            for r in readings:
+                tracks.setdefault(r.face_id, []).append((r.box[0] + r.box[2] / 2,
+                                                         r.box[1] + r.box[3] / 2))
+    assert max(counts) >= 3
+    # no more ids than faces (a face re-found within the timeout keeps its id)
+    assert len(tracks) == max(counts), {i: len(c) for i, c in tracks.items()}
+    # each id stays on one face: it moves no more than the camera, and ids are far apart
+    means = []
+    for face_id, centres in tracks.items():
+        spread = np.ptp(np.array(centres), axis=0).max()
+        assert spread <= 40, (face_id, spread)
+        means.append(np.mean(centres, axis=0))
+    gaps = [np.hypot(*(a - b)) for i, a in enumerate(means) for b in means[i + 1:]]
+    assert min(gaps) >= 60

@@ -139,3 +139,42 @@ def test_train_cli_writes_a_model_and_rejects_bad_options(fer_table, tmp_path):
     assert_user_error(
         run_cli("train", fer_table, "--out", tmp_path / "empty", "--resume"), "nothing to resume"
     )
+
+
+def test_tune_cli_writes_a_study_summary(fer_table, tmp_path):
+    proc = run_cli(
+        "tune",
+        fer_table,
+        "--out",
+        tmp_path / "study",
+        "--model",
+        "dense",
+        "--trials",
+        "3",
+        "--epochs",
+        "2",
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "study" / "study.json").read_text())
+    assert summary["trials"] == 3 and summary["complete"] >= 1
+    assert {"layers", "lr", "weight_decay", "class_weights", "features", "activation"} <= set(
+        summary["best_params"]
+    )
+    assert (tmp_path / "study" / "history.png").is_file()
+    assert (tmp_path / "study" / "trials.csv").is_file()
+
+
+def test_mirror_averaging_makes_predictions_symmetric():
+    from emoblend.blendshapes import BLENDSHAPE_NAMES
+    from emoblend.train.models import build_model
+
+    model = build_model("dense", 52, mirror=True).eval()
+    model.set_mirror(list(BLENDSHAPE_NAMES))
+    x = torch.rand(6, 52)
+    swapped = [
+        n.replace("Left", "@").replace("Right", "Left").replace("@", "Right")
+        for n in BLENDSHAPE_NAMES
+    ]
+    mirrored = x[:, [BLENDSHAPE_NAMES.index(n) for n in swapped]]
+    assert not torch.equal(x, mirrored)
+    torch.testing.assert_close(model(x), model(mirrored))

@@ -53,6 +53,7 @@ class TrainConfig:
     units: tuple[int, ...] | None = None  # override the preset's layer sizes
     activation: str | None = None  # override the preset's activation
     dropout: float | None = None
+    mirror: bool | None = None  # average with the mirrored face (default: the preset's)
 
     def model_config(self) -> ModelConfig:
         base = PRESETS[self.model]
@@ -62,6 +63,7 @@ class TrainConfig:
                 ("units", self.units),
                 ("activation", self.activation),
                 ("dropout", self.dropout),
+                ("mirror", self.mirror),
             )
             if v is not None
         }
@@ -188,6 +190,8 @@ def train(
     )
     seed_everything(config.seed)
     model = build_model(config.model_config(), splits.n_features)
+    if model.config.mirror:
+        model.set_mirror(splits.blendshapes)
     if model.config.standardize:
         model.mean.copy_(torch.from_numpy(splits.x_train.mean(0)))
         model.scale.copy_(torch.from_numpy(np.maximum(splits.x_train.std(0), 1e-3)))

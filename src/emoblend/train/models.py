@@ -32,6 +32,7 @@ class ModelConfig:
     activation: str = "selu"  # recurrent candidate/output activation, or the dense activation
     dropout: float = 0.0  # between layers (dense only; the paper's LSTM has none)
     standardize: bool = False  # fold train-set mean/std into the graph
+    mirror: bool = False  # average with the left/right-mirrored face (see set_mirror)
     n_classes: int = 3
 
     def to_dict(self) -> dict:
@@ -109,6 +110,8 @@ class Classifier(nn.Module):
         self.register_buffer("mean", torch.zeros(n_features))
         self.register_buffer("scale", torch.ones(n_features))
         self.register_buffer("log_prior", torch.zeros(config.n_classes))
+        if config.mirror:  # identity until set_mirror() names the features
+            self.register_buffer("mirror_index", torch.arange(n_features))
         layers: list[nn.Module] = []
         n_in = 1 if config.kind in ("lstm", "gru") else n_features
         for units in config.units:
@@ -126,7 +129,29 @@ class Classifier(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.head = nn.Linear(n_in, config.n_classes)
 
+    def set_mirror(self, names: list[str]) -> None:
+        """Pair each blendshape with its mirror image (``...Left`` <-> ``...Right``).
+
+        A horizontally flipped face swaps MediaPipe's left and right scores; averaging the
+        logits of a face and its mirror makes the prediction symmetric by construction.
+        Features beyond ``names`` (landmark features) map to themselves.
+        """
+        swapped = [
+            n.replace("Left", "@").replace("Right", "Left").replace("@", "Right") for n in names
+        ]
+        index = [names.index(m) if m in names else i for i, m in enumerate(swapped)]
+        index += list(range(len(names), self.n_features))
+        self.mirror_index.copy_(torch.tensor(index))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.config.mirror:
+            n = x.shape[0]
+            both = self.logits(torch.cat([x, x[:, self.mirror_index]]))
+            return (both[:n] + both[n:]) / 2 + self.log_prior
+        return self.logits(x) + self.log_prior
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw logits, before the calibrated bias."""
         x = (x - self.mean) / self.scale
         if self.config.kind == "dense":
             act = ACTIVATIONS[self.config.activation]
@@ -138,7 +163,7 @@ class Classifier(nn.Module):
                 x = layer(x)
                 x = x[0] if isinstance(x, tuple) else x  # nn.LSTM/GRU return (out, state)
             x = x[:, -1]  # last time step of the last layer (Keras return_sequences=False)
-        return self.head(x) + self.log_prior
+        return self.head(x)
 
 
 class Probabilities(nn.Module):

@@ -1,0 +1,142 @@
+"""Classifier speed and size, and training time to the paper's accuracy; prints one JSON object.
+
+    python benchmarks/classifier.py [--table /work/data/build_full/features.parquet]
+                                    [--blocks 15] [--no-train]
+
+For every bundled model (src/emoblend/assets):
+
+- ``onnxruntime_ms_per_face``: batch 1, one thread, median of timed blocks -- the robot's path;
+- ``pytorch_eager_ms_per_face``: the same weights rebuilt in PyTorch (eager, one thread,
+  no autograd), batch 1;
+- ``file_bytes``, ``parameters``, and the goals (<= 0.05 ms, <= 200 KB) met or not.
+
+The baseline, run in the same process, is the faithful paper model (``paper-lstm``) in
+PyTorch eager -- the closest thing here to the paper's Keras model (about 20 ms per frame
+under Keras ``predict``); ``speedup_vs_paper_pytorch`` divides its time by each model's
+onnxruntime time.
+
+With ``--table``, it also trains the default model's recipe (dense, 52 blendshapes, the
+default OneCycle schedule) from scratch in this process and reports the wall time until the
+validation accuracy first reaches the paper's 0.7199, and the test-split figures of the
+result; the paper-lstm's training time is read from its sidecar (recorded when it was made).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+from emoblend.classifier import DEFAULT_MODEL, available_models, load_classifier  # noqa: E402
+from emoblend.train.speed import onnx_ms_per_face, torch_ms_per_face  # noqa: E402
+
+PAPER_ACCURACY = 0.7199
+GOAL_MS, GOAL_BYTES = 0.05, 200 * 1024
+
+
+def torch_model(classifier):  # noqa: ANN001, ANN201 - emoblend Classifier -> torch module
+    """The bundled model's weights, read from its ONNX graph, in the PyTorch class."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    from emoblend.train.models import ModelConfig, Probabilities, build_model
+
+    weights = {
+        init.name.removeprefix("model."): torch.from_numpy(numpy_helper.to_array(init).copy())
+        for init in onnx.load(str(classifier.path)).graph.initializer
+    }
+    model = build_model(
+        ModelConfig.from_dict(classifier.info.raw["architecture"]), classifier.n_features
+    )
+    model.load_state_dict(weights)
+    return Probabilities(model.eval()).eval()
+
+
+def time_to_paper_accuracy(table: Path) -> dict:
+    from emoblend.classifier import load_classifier as load
+    from emoblend.evaluate import evaluate, load_rows
+    from emoblend.train.loop import TrainConfig, train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = TrainConfig(model="dense", features="52")
+        result = train(table, Path(tmp) / "run", config, progress=False)
+        reached = result.extra["seconds_to_val_accuracy_0.72"]
+        test = evaluate(
+            load_rows(table, "test"), load(Path(tmp) / "run" / "model.onnx"), source=str(table)
+        )["result"]
+    return {
+        "recipe": "dense, 52 blendshapes, OneCycle 3e-3, batch 128, AdamW+amsgrad",
+        "seconds_to_val_accuracy_0.7199": reached,
+        "epochs_run": len(result.history),
+        "total_train_seconds": round(result.seconds, 1),
+        "test_accuracy": round(test["accuracy"], 4),
+        "test_macro_f1": round(test["macro_f1"], 4),
+        "torch_threads": 1,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table", type=Path, default=None)
+    parser.add_argument("--blocks", type=int, default=15)
+    parser.add_argument("--no-train", action="store_true")
+    args = parser.parse_args()
+
+    baseline_ms = None
+    try:
+        paper = load_classifier("paper-lstm")
+        baseline_ms = torch_ms_per_face(
+            torch_model(paper), paper.n_features, blocks=args.blocks, per_block=50
+        )
+    except ImportError:
+        print("PyTorch not installed: no eager figures", file=sys.stderr)
+    models = {}
+    for name in available_models():
+        classifier = load_classifier(name)
+        ort_ms = onnx_ms_per_face(classifier.path, classifier.n_features, blocks=args.blocks)
+        entry = {
+            "default": name == DEFAULT_MODEL,
+            "features": classifier.n_features,
+            "needs_landmarks": classifier.needs_landmarks,
+            "parameters": classifier.info.raw.get("parameters"),
+            "file_bytes": classifier.path.stat().st_size,
+            "onnxruntime_ms_per_face": round(ort_ms, 4),
+            "test_accuracy": classifier.info.raw["metrics"].get("test", {}).get("accuracy"),
+            "test_macro_f1": classifier.info.raw["metrics"].get("test", {}).get("macro_f1"),
+            "goal_ms_met": ort_ms <= GOAL_MS,
+            "goal_size_met": classifier.path.stat().st_size <= GOAL_BYTES,
+            "recorded_train_seconds": classifier.info.raw.get("training", {}).get("seconds"),
+        }
+        if baseline_ms is not None:
+            slow = name == "paper-lstm"
+            eager = (
+                baseline_ms
+                if slow
+                else torch_ms_per_face(
+                    torch_model(classifier), classifier.n_features, blocks=args.blocks
+                )
+            )
+            entry["pytorch_eager_ms_per_face"] = round(eager, 4)
+            entry["speedup_vs_paper_pytorch"] = round(baseline_ms / ort_ms, 1)
+        models[name] = entry
+    report = {
+        "what": "classifier ms per face: batch 1, one thread, median of timed blocks",
+        "cpu_count": os.cpu_count(),
+        "baseline": "paper-lstm in PyTorch eager (faithful selu port), same process",
+        "baseline_ms_per_face": None if baseline_ms is None else round(baseline_ms, 4),
+        "goals": {"ms_per_face": GOAL_MS, "file_bytes": GOAL_BYTES},
+        "models": models,
+    }
+    if args.table is not None and not args.no_train:
+        report["training_to_paper_accuracy"] = time_to_paper_accuracy(args.table)
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -45,7 +45,13 @@ from pathlib import Path
 
 import numpy as np
 
-from emoblend import BLENDSHAPE_NAMES, EmotionEstimator, EstimatorOptions, FaceLandmarker
+from emoblend import (
+    BLENDSHAPE_NAMES,
+    EmotionEstimator,
+    EstimatorOptions,
+    FaceLandmarker,
+    StabilizerOptions,
+)
 from emoblend.classifier import DEFAULT_MODEL, available_models, load_classifier
 from emoblend.demo import astronaut_bgr, render_still_clip
 from emoblend.io.timeline import timeline_row
@@ -173,9 +179,11 @@ def record(frames, stamps) -> list[list]:  # noqa: ANN001
         return [lm.detect(image, t, bgr=True) for image, t in zip(frames, stamps, strict=True)]
 
 
-def replay(faces, stamps, classifier, fps: float) -> StreamSummary:  # noqa: ANN001
+def replay(faces, stamps, classifier, fps: float,  # noqa: ANN001
+           stabilizer: StabilizerOptions | None = None) -> StreamSummary:
     """Run recorded faces through a classifier, the tracker and the stabilizers."""
-    with EmotionEstimator(EstimatorOptions(classifier=classifier)) as estimator:
+    options = EstimatorOptions(classifier=classifier, stabilizer=stabilizer or StabilizerOptions())
+    with EmotionEstimator(options) as estimator:
         summary = StreamSummary(warmup_ms=estimator.options.stabilizer.warmup_ms)
         for i, (frame_faces, t) in enumerate(zip(faces, stamps, strict=True)):
             for reading in estimator.process_faces(frame_faces, t):
@@ -216,6 +224,32 @@ def first_time(summary: StreamSummary, column: str, after_ms: float) -> float | 
     return float(times[0]) if times else None
 
 
+def sweep(recorded: dict, classifier) -> list[dict]:  # noqa: ANN001
+    """Stable flicker and smile latency for a grid of stabilizer settings (default model).
+
+    The same recorded landmarks for every setting, so the trade-off between steadiness and
+    reaction time is read directly; the still clip shows whether a setting stays at 0.
+    """
+    faces, stamps, fps = recorded["single_face.mp4"]
+    onset, _ = smile_onset_ms(faces, stamps)
+    rows = []
+    for tau in (0.0, 100.0, 200.0, 400.0):
+        for dwell in (0.0, 300.0, 1000.0):
+            for margin in (0.0, 0.1, 0.2):
+                opts = StabilizerOptions(tau_ms=tau, min_dwell_ms=dwell, margin=margin)
+                row = {"tau_ms": tau, "min_dwell_ms": dwell, "margin": margin}
+                for name, (f, s, clip_fps) in recorded.items():
+                    summary = replay(f, s, classifier, clip_fps, opts)
+                    row[f"{name}: stable_switches_per_min"] = round(
+                        summary.switches_per_minute("stable_label"), 2)
+                    if name == "single_face.mp4":
+                        happy = first_time(summary, "stable_label", onset)
+                        row["smile_latency_s"] = (
+                            None if happy is None else round((happy - onset) / 1e3, 3))
+                rows.append(row)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--media", type=Path,
@@ -223,6 +257,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=30.0,
                         help="length of the still-photo clips")
+    parser.add_argument("--skip-speed", action="store_true",
+                        help="measure flicker and latency only (no timed passes)")
     args = parser.parse_args()
     models = available_models()
     classifiers = {name: load_classifier(name) for name in models}
@@ -237,8 +273,10 @@ def main() -> None:
         "flicker_still": {},
         "flicker_clips": {},
     }
-    for clip in CLIPS:
-        result["speed"][clip] = speed(args.media / clip, args.repeats, default)
+    if not args.skip_speed:
+        for clip in CLIPS:
+            result["speed"][clip] = speed(args.media / clip, args.repeats, default)
+    recorded = {}
 
     # (a) still photos as handheld clips
     sf_frames, sf_stamps, _ = decode(args.media / "single_face.mp4")
@@ -250,6 +288,7 @@ def main() -> None:
                                                      size=(640, 480), seed=0)]
         stamps = [int(round(i * 1000 / fps)) for i in range(len(frames))]
         faces = record(frames, stamps)
+        recorded[name] = (faces, stamps, fps)
         result["flicker_still"][name] = {
             model: flicker(replay(faces, stamps, c, fps)) for model, c in classifiers.items()
         }
@@ -260,6 +299,7 @@ def main() -> None:
         frames, stamps, _ = decode(args.media / clip)
         clip_fps = VideoSource(args.media / clip).fps
         faces = record(frames, stamps)
+        recorded[clip] = (faces, stamps, clip_fps)
         entry = {model: flicker(replay(faces, stamps, c, clip_fps))
                  for model, c in classifiers.items()}
         result["flicker_clips"][clip] = entry
@@ -275,6 +315,7 @@ def main() -> None:
                         None if stable is None else round((stable - onset) / 1e3, 3),
                 }
             result["smile_latency"] = latency
+    result["stabilizer_sweep"] = sweep(recorded, default)
     print(json.dumps(result, indent=1))
 
 

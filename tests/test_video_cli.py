@@ -92,6 +92,22 @@ def test_live_without_a_camera_is_a_clear_error(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_live_on_a_stream_source_prints_label_changes_and_keeps_the_timeline(tmp_path, media):
+    """`--camera` also takes what OpenCV opens as a stream (an IP camera URL; here a file),
+    which runs the live loop on real frames: wall-clock timestamps, one id, the smile read."""
+    timeline = tmp_path / "live.jsonl"
+    proc = run_cli("live", "--camera", media / "single_face.mp4", "--no-window",
+                   "--timeline", timeline)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in timeline.read_text().splitlines()]
+    assert [r["frame"] for r in rows] == list(range(72))
+    times = [r["time_ms"] for r in rows]
+    assert all(b > a for a, b in zip(times, times[1:], strict=False))
+    assert {r["face_id"] for r in rows} == {0}
+    assert rows[-1]["stable_label"] == "happy"
+    assert "face #0: happy" in proc.stdout
+
+
 def test_images_csv_has_a_row_per_face_and_per_faceless_file(tmp_path, media):
     csv = tmp_path / "faces.csv"
     files = ["single_face.jpg", "multi_face.jpg", "free-mountain-vector-01.jpg", "0-f15-hao-ph.jpg"]

@@ -68,7 +68,10 @@ def video(
 
 
 def live(
-    camera: int = typer.Option(0, "--camera", help="Camera index (0 is the first camera)."),
+    camera: str = typer.Option(
+        "0", "--camera",
+        help="Camera index (0 is the first camera), or a stream URL such as rtsp://HOST/PATH.",
+    ),
     no_window: bool = typer.Option(
         False, "--no-window", help="Show no window; print label changes instead."
     ),

@@ -1,8 +1,9 @@
-"""Read frames from a camera with OpenCV, stamped with the monotonic clock.
+"""Read frames from a camera or a network stream with OpenCV, stamped with the monotonic clock.
 
 A camera has no frame rate to trust (it drops frames under load), so each frame's timestamp is
 the time it was read, in milliseconds since the camera was opened: the stabilizer's time
-constants then mean real time.
+constants then mean real time. Besides a device index, any source OpenCV opens is accepted
+(an RTSP/HTTP URL of an IP camera, a GStreamer pipeline, a file played as if live).
 """
 
 from __future__ import annotations
@@ -17,11 +18,17 @@ from .video import Frame
 
 
 class CameraSource:
-    """Frames from camera ``index`` until ``close()`` or the camera stops delivering."""
+    """Frames from camera ``index`` until ``close()`` or the camera stops delivering.
+
+    ``index`` is a device number, or a string: digits mean a device number, anything else a
+    URL or path for OpenCV to open.
+    """
 
     def __init__(
-        self, index: int = 0, *, width: int | None = None, height: int | None = None
+        self, index: int | str = 0, *, width: int | None = None, height: int | None = None
     ) -> None:
+        if isinstance(index, str) and index.strip().isdigit():
+            index = int(index)
         self.index = index
         # OpenCV logs every backend it tried to stderr when no camera exists; our one-line
         # error says it better.
@@ -34,9 +41,11 @@ class CameraSource:
             cv2.utils.logging.setLogLevel(previous)
         if not opened:
             self._capture.release()
+            what = f"no camera at index {index}" if isinstance(index, int) else (
+                f"cannot open camera stream {index!r}")
             raise VideoError(
-                f"no camera at index {index} (OpenCV could not open it); connect a camera, "
-                "choose another with --camera N, or run `emoblend video FILE` or `emoblend demo`"
+                f"{what} (OpenCV could not open it); connect a camera, choose another with "
+                "--camera N (or a stream URL), or run `emoblend video FILE` or `emoblend demo`"
             )
         if width:
             self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)

@@ -108,6 +108,14 @@ def test_live_on_a_stream_source_prints_label_changes_and_keeps_the_timeline(tmp
     assert "face #0: happy" in proc.stdout
 
 
+def test_live_window_without_a_display_is_a_clear_error(tmp_path, media, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    proc = run_cli("live", "--camera", media / "single_face.mp4", "--timeline", tmp_path / "t.csv")
+    assert_user_error(proc, "no display", "--no-window")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_images_csv_has_a_row_per_face_and_per_faceless_file(tmp_path, media):
     csv = tmp_path / "faces.csv"
     files = ["single_face.jpg", "multi_face.jpg", "free-mountain-vector-01.jpg", "0-f15-hao-ph.jpg"]

@@ -124,6 +124,8 @@ def live(
 
     with ExitStack() as stack:
         source = stack.enter_context(CameraSource(camera))
+        if not no_window:
+            _check_display()
         estimator = stack.enter_context(EmotionEstimator.create_from_options(
             EstimatorOptions(classifier=model, num_faces=num_faces, face_model=face_model)))
         writer = stack.enter_context(TimelineWriter(timeline)) if timeline else None
@@ -137,6 +139,20 @@ def live(
                 cv2.destroyAllWindows()
     if timeline is not None:
         out.print(f"timeline written to {timeline}", highlight=False)
+
+
+def _check_display() -> None:
+    """Refuse early where no window can open: Qt aborts the whole process instead of raising."""
+    import os
+    import sys
+
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        raise EmoblendError(
+            "no display to show the live window (DISPLAY is not set); use --no-window, "
+            "or run from a desktop session"
+        )
 
 
 def images(

@@ -150,7 +150,11 @@ def build_dataset(
     progress: bool = True,
     on_stage: Callable[[str], None] | None = None,
 ) -> BuildResult:
-    """Run the whole build; returns the table and the report (also written to disk)."""
+    """Run the whole build; returns the table and the report (also written to disk).
+
+    Workers are spawned processes: a script calling this needs the usual
+    ``if __name__ == "__main__":`` guard.
+    """
     from ..facemodel import resolve_face_model
     from .report import make_report, write_report
 
@@ -257,19 +261,22 @@ def extract_parallel(
     names. Each worker opens one landmarker for its whole life. Processes are spawned, not
     forked: a forked MediaPipe graph would share state with its parent.
     """
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         workers,
-        mp_context=context,
+        mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
         initargs=(str(model_path), landmarks),
-    ) as pool:
+    )
+    try:
         futures = {
             pool.submit(_extract_chunk, images, names): k
             for k, (images, names) in enumerate(zip(pixels, augmentations, strict=True))
         }
         for future in as_completed(futures):
             yield (futures[future], *future.result())
+    finally:
+        # On Ctrl-C or an error, drop the chunks not yet started instead of waiting for them.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_chunks(

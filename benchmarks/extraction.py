@@ -12,7 +12,9 @@ On the same sample (the first IMAGES rows of the CSV, as they are, 48×48):
   start-up included) with 1 worker and with all cores;
 - ``ratio``: all workers / 1 worker (goal >= 1.8 on 2 cores);
 - ``overhead_1_worker``: (1-worker time per image) / (MediaPipe alone per image): what the
-  process machinery costs.
+  process machinery costs;
+- ``cores_obtained_all_workers``: the workers' CPU seconds per wall second. On a machine
+  shared with other jobs it shows how much of the ratio's shortfall is the machine's.
 
 Runs are interleaved (baseline, 1 worker, all workers in every repeat) so that load from
 other processes hits them alike; figures are medians over the repeats.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import time
 from pathlib import Path
@@ -57,16 +60,22 @@ def mediapipe_alone(images: np.ndarray, model_path: Path) -> float:
         return time.perf_counter() - start
 
 
-def parallel(images: np.ndarray, model_path: Path, workers: int) -> tuple[float, int]:
-    """Seconds for the build's extraction over ``images``, and how many had a face."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def parallel(images: np.ndarray, model_path: Path, workers: int) -> tuple[float, float, int]:
+    """Wall seconds and workers' CPU seconds for the build's extraction over ``images``, and
+    how many images had a face. (Workers' CPU is counted once the pool has joined them.)"""
     chunks = [images[i : i + CHUNK] for i in range(0, len(images), CHUNK)]
-    start = time.perf_counter()
+    cpu0, start = _children_cpu(), time.perf_counter()
     found = 0
     for _, _, detected in extract_parallel(
         chunks, [["none"] * len(c) for c in chunks], model_path, landmarks=False, workers=workers
     ):
         found += int(detected.sum())
-    return time.perf_counter() - start, found
+    return time.perf_counter() - start, _children_cpu() - cpu0, found
 
 
 def main() -> None:
@@ -79,15 +88,16 @@ def main() -> None:
 
     model_path = resolve_face_model()
     images = load_fer2013(args.fer2013).pixels[: args.images]
-    alone, one, many = [], [], []
+    alone, one, many, cores = [], [], [], []
     found = set()
     for _ in range(args.repeats):
         alone.append(mediapipe_alone(images, model_path))
-        seconds, n = parallel(images, model_path, 1)
+        seconds, _, n = parallel(images, model_path, 1)
         one.append(seconds)
         found.add(n)
-        seconds, n = parallel(images, model_path, args.workers)
+        seconds, cpu, n = parallel(images, model_path, args.workers)
         many.append(seconds)
+        cores.append(cpu / seconds)
         found.add(n)
     n = len(images)
     alone_s, one_s, many_s = map(statistics.median, (alone, one, many))
@@ -103,6 +113,9 @@ def main() -> None:
                 "images_per_s_all_workers": round(n / many_s, 1),
                 "ratio": round(one_s / many_s, 3),
                 "overhead_1_worker": round(one_s / alone_s, 3),
+                # CPU the workers got per second of wall time: below the worker count, other
+                # processes held the cores, and the ratio above cannot reach the worker count.
+                "cores_obtained_all_workers": round(statistics.median(cores), 2),
                 "faces_found": sorted(found),  # one value: every run saw the same faces
                 "seconds": {
                     "mediapipe": [round(s, 2) for s in alone],

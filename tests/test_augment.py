@@ -83,9 +83,8 @@ def test_draws_are_bounded_seeded_and_per_image():
     # Same (seed, image_id, copy) -> same draw, whatever else was drawn before.
     assert [draw_augmentation(7, i, 1) for i in reversed(range(3000))] == names[::-1]
     assert names != [draw_augmentation(8, i, 1) for i in range(3000)]
-    assert draw_augmentation(7, 5, 1) != draw_augmentation(7, 5, 2) or (
-        draw_augmentation(7, 6, 1) != draw_augmentation(7, 6, 2)
-    )
+    # A second copy of an image is drawn independently of its first.
+    assert sum(draw_augmentation(7, i, 1) != draw_augmentation(7, i, 2) for i in range(100)) > 90
 
 
 def test_named_augmentation_is_reproducible(fer2013_sample):

@@ -35,10 +35,11 @@ def test_video_writes_timeline_annotated_video_and_plot(tmp_path, media):
 
 
 def test_video_with_no_face_writes_an_empty_jsonl_timeline(tmp_path, media):
-    timeline = tmp_path / "t.jsonl"
-    proc = run_cli("video", media / "no_face.mp4", "--timeline", timeline)
+    timeline, plot = tmp_path / "t.jsonl", tmp_path / "t.png"
+    proc = run_cli("video", media / "no_face.mp4", "--timeline", timeline, "--plot", plot)
     assert proc.returncode == 0, proc.stderr
     assert timeline.read_text() == ""
+    assert plot.read_bytes()[:4] == b"\x89PNG"  # a plot that says "no face found"
     assert "95 frames" in proc.stdout and "a face in 0" in proc.stdout
 
 

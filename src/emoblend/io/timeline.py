@@ -104,7 +104,8 @@ def plot_timeline(rows: pd.DataFrame, path: str | os.PathLike, title: str = "",
         for c in CLASSES:
             p = face[f"p_{c}"].to_numpy(dtype=float).copy()
             p[gaps] = np.nan
-            ax.plot(t, p, color=colors[c], lw=1.2, label=f"p({c})")
+            ax.plot(t, p, color=colors[c], lw=1.2, label=f"p({c})",
+                    marker="." if len(t) < 20 else None)  # a face seen briefly stays visible
         ax.set_ylim(0, 1)
         ax.set_ylabel(f"face #{int(face_id)}")
         ax.grid(alpha=0.3)
@@ -116,7 +117,13 @@ def plot_timeline(rows: pd.DataFrame, path: str | os.PathLike, title: str = "",
             if mask.any():
                 band.bar(t[mask], 1, width=dt * 1.05, color=colors[c], align="edge", label=c)
         band.set_yticks([])
+        band.set_ylim(0, 1)
         band.set_ylabel("stable", rotation=0, ha="right", va="center", fontsize=8)
+        if k == 0:
+            from matplotlib.patches import Patch
+
+            band.legend(handles=[Patch(color=colors[c], label=c) for c in CLASSES],
+                        loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
     axes[0, 0].set_xlim(0, max(end_s, 1e-3))
     axes[-1, 0].set_xlabel("time (s)")
     fig.suptitle(title or "emotion over time")

@@ -68,7 +68,7 @@ def train(
         False, "--class-weights", help="Weight the loss by inverse class frequency."
     ),
     epochs: int | None = typer.Option(
-        None, "--epochs", min=1, help="Most epochs (default 60; 5000 with --paper-schedule)."
+        None, "--epochs", min=1, help="Most epochs (default 24; 5000 with --paper-schedule)."
     ),
     lr: float | None = typer.Option(
         None, "--lr", help="Peak learning rate (default 3e-3, OneCycle)."

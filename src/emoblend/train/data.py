@@ -131,7 +131,3 @@ def load_splits(
         sha256=sha,
         undetected=undetected,
     )
-
-
-def table_name(path: str | os.PathLike) -> str:
-    return Path(path).name

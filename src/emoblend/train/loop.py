@@ -40,7 +40,7 @@ class TrainConfig:
     landmarks: str | None = None  # a landmark_features preprocessing name, or None
     loss: str = "ce"  # ce | focal | mse
     class_weights: bool = False
-    epochs: int = 60
+    epochs: int = 24  # one OneCycle schedule; the kept epoch is the best validation loss
     lr: float = 3e-3  # peak learning rate of the OneCycle schedule
     schedule: str = "onecycle"  # onecycle | constant
     weight_decay: float = 0.004

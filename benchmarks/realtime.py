@@ -193,6 +193,18 @@ def replay(faces, stamps, classifier, fps: float,  # noqa: ANN001
     return summary
 
 
+def classifier_ms(faces, classifier) -> float:  # noqa: ANN001
+    """Median ms of one classifier call per frame with a face, on recorded faces."""
+    times = []
+    for frame_faces in faces:
+        if frame_faces:
+            f = frame_faces[0]
+            t0 = time.perf_counter()
+            classifier.predict_proba(f.blendshapes, f.landmarks[None], f.matrix[None])
+            times.append((time.perf_counter() - t0) * 1e3)
+    return round(statistics.median(times), 3) if times else 0.0
+
+
 def flicker(summary: StreamSummary) -> dict:
     return {
         "raw_switches_per_min": round(summary.switches_per_minute("label"), 2),
@@ -300,7 +312,8 @@ def main() -> None:
         clip_fps = VideoSource(args.media / clip).fps
         faces = record(frames, stamps)
         recorded[clip] = (faces, stamps, clip_fps)
-        entry = {model: flicker(replay(faces, stamps, c, clip_fps))
+        entry = {model: {**flicker(replay(faces, stamps, c, clip_fps)),
+                         "classifier_ms": classifier_ms(faces, c)}
                  for model, c in classifiers.items()}
         result["flicker_clips"][clip] = entry
         if clip == "single_face.mp4":

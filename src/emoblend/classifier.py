@@ -10,6 +10,7 @@ probabilities [N, 3] in :data:`~emoblend.labels.CLASSES` order.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -58,6 +59,12 @@ class ModelInfo:
         return info
 
 
+@functools.lru_cache(maxsize=64)
+def _columns(names: tuple[str, ...]) -> np.ndarray:
+    """Positions of ``names`` among the 52 (cached: the live path calls this every frame)."""
+    return np.array([BLENDSHAPE_NAMES.index(n) for n in names], dtype=np.intp)
+
+
 def build_features(
     info: ModelInfo,
     blendshapes: np.ndarray,
@@ -78,8 +85,7 @@ def build_features(
         )
     if not np.isfinite(scores).all():
         raise ClassifierError("blendshapes contain NaN or infinity; drop undetected faces first")
-    columns = [BLENDSHAPE_NAMES.index(n) for n in info.blendshapes]
-    parts = [scores[:, columns]]
+    parts = [scores[:, _columns(info.blendshapes)]]
     if info.landmarks is not None:
         if landmarks is None or matrices is None:
             raise ClassifierError(

@@ -12,6 +12,7 @@ from conftest import assert_user_error, run_cli
 
 from emoblend.blendshapes import BLENDSHAPE_NAMES
 from emoblend.classifier import load_classifier
+from emoblend.features import LANDMARK_COLUMNS, MATRIX_COLUMNS
 from emoblend.labels import CLASSES
 
 
@@ -36,7 +37,12 @@ def test_figures_match_a_count_by_hand(tiny, tmp_path):
 
     rows = pd.read_csv(tiny)
     found = rows[rows[list(BLENDSHAPE_NAMES)].notna().all(axis=1)]
-    proba = load_classifier().predict_proba(found[list(BLENDSHAPE_NAMES)].to_numpy())
+    classifier = load_classifier()  # the runtime path: 52 scores (+ landmarks if needed) in
+    landmarks = matrices = None
+    if classifier.needs_landmarks:
+        landmarks = found[list(LANDMARK_COLUMNS)].to_numpy().reshape(-1, 478, 3)
+        matrices = found[list(MATRIX_COLUMNS)].to_numpy().reshape(-1, 4, 4)
+    proba = classifier.predict_proba(found[list(BLENDSHAPE_NAMES)].to_numpy(), landmarks, matrices)
     truth = [CLASSES.index(label) for label in found["label"]]
     pred = [int(np.argmax(p)) for p in proba]
     # By hand: count, then the textbook formulas.

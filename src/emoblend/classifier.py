@@ -23,7 +23,7 @@ from .blendshapes import BLENDSHAPE_NAMES, NUM_BLENDSHAPES
 from .errors import ClassifierError
 from .labels import CLASSES
 
-DEFAULT_MODEL = "blend-mlp"
+DEFAULT_MODEL = "landmark-mlp"
 """The name :func:`load_classifier` loads when given none (see assets/)."""
 
 

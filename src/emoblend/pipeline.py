@@ -141,17 +141,24 @@ def process_video(
         writer = stack.enter_context(TimelineWriter(timeline)) if timeline else None
         callbacks = [on_frame] if on_frame else []
         if progress:
+            from rich.console import Console
             from rich.progress import Progress
 
-            bar = stack.enter_context(Progress(transient=True))
+            # on stderr, so stdout keeps only results; transient, so an error stays one line
+            bar = stack.enter_context(Progress(console=Console(stderr=True), transient=True))
             task = bar.add_task(f"reading {Path(path).name}", total=source.declared_frames or None)
             callbacks.append(lambda frame, readings: bar.advance(task))
+
+        def each_frame(frame: Frame, readings: list[EmotionReading]) -> None:
+            for callback in callbacks:
+                callback(frame, readings)
+
         summary = run_stream(
             source,
             estimator,
             annotate=sink.write if sink else None,
             on_row=writer.write if writer else None,
-            on_frame=(lambda f, r: [cb(f, r) for cb in callbacks]) if callbacks else None,
+            on_frame=each_frame if callbacks else None,
         )
     if plot is not None:
         import pandas as pd

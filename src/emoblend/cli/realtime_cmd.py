@@ -31,6 +31,7 @@ def _summary_lines(summary, console: Console) -> None:  # noqa: ANN001 - StreamS
         f"stable labels: {shares}; label switches per-frame {summary.switches('label')}, "
         f"stable {summary.switches('stable_label')}; {summary.fps:.1f} fps",
         highlight=False,
+        soft_wrap=True,  # one line, also when piped
     )
 
 

@@ -35,6 +35,8 @@ def export_onnx(model: Classifier, path: str | os.PathLike) -> None:
         # The TorchScript exporter is deprecated in favour of one needing onnxscript; it still
         # gives plain opset-17 graphs that onnxruntime runs, which is all this needs.
         warnings.simplefilter("ignore", DeprecationWarning)
+        # nn.LSTM/GRU: "batch size other than 1 ... can cause an error"; tests run batch 1 and N.
+        warnings.simplefilter("ignore", UserWarning)
         torch.onnx.export(
             wrapped,
             (example,),

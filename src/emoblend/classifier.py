@@ -121,7 +121,8 @@ def table_features(info: ModelInfo, table) -> np.ndarray:  # noqa: ANN001 - a pa
     if not has_landmarks(table):
         raise ClassifierError(
             f"classifier {info.name!r} needs landmark columns (lm0_x ... m33), which the table "
-            "lacks; build the table with landmarks or choose a blendshape-only model"
+            "lacks; build it with `dataset build --landmarks` or use a blendshape-only model "
+            "(--model blend-mlp)"
         )
     landmarks = table[list(LANDMARK_COLUMNS)].to_numpy(np.float32)
     matrices = table[list(MATRIX_COLUMNS)].to_numpy(np.float32)

@@ -76,8 +76,9 @@ class _Reached(Exception):
     pass
 
 
-def paper_time_to_accuracy(table: Path, max_epochs: int = 24) -> dict:
-    """Train paper-lstm (default schedule) until validation accuracy first reaches 0.7199."""
+def paper_time_to_accuracy(table: Path, max_epochs: int = 40) -> dict:
+    """Train paper-lstm (the shipped run's recipe) until validation accuracy first reaches
+    0.7199. With the 24-epoch default schedule it peaked at ~0.716 and never got there."""
     import time
 
     from emoblend.train.loop import TrainConfig, train
@@ -91,7 +92,7 @@ def paper_time_to_accuracy(table: Path, max_epochs: int = 24) -> dict:
             raise _Reached
 
     with tempfile.TemporaryDirectory() as tmp:
-        config = TrainConfig(model="paper-lstm", features="27", epochs=max_epochs)
+        config = TrainConfig(model="paper-lstm", features="27", epochs=max_epochs, patience=10)
         try:
             train(
                 table,
@@ -105,7 +106,8 @@ def paper_time_to_accuracy(table: Path, max_epochs: int = 24) -> dict:
         except _Reached:
             reached = round(time.perf_counter() - start, 1)
     return {
-        "recipe": "paper-lstm (selu), the paper's selection, OneCycle 3e-3 over 24 epochs",
+        "recipe": f"paper-lstm (selu), the paper's selection, OneCycle 3e-3 over {max_epochs} "
+        "epochs, patience 10 (the shipped run's settings)",
         "seconds_to_val_accuracy_0.7199": reached,
         "epoch": seen.get("epoch"),
         "val_accuracy": seen.get("accuracy"),

@@ -37,6 +37,7 @@ def export_onnx(model: Classifier, path: str | os.PathLike) -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         # nn.LSTM/GRU: "batch size other than 1 ... can cause an error"; tests run batch 1 and N.
         warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # same check, inside nn.LSTM
         torch.onnx.export(
             wrapped,
             (example,),

@@ -20,6 +20,7 @@ from .estimator import EmotionEstimator, EmotionReading, EstimatorOptions
 from .io.overlay import draw_readings
 from .io.timeline import timeline_row
 from .io.video import Frame
+from .progress import progress_bar
 from .stabilizer import count_switches
 
 
@@ -141,11 +142,7 @@ def process_video(
         writer = stack.enter_context(TimelineWriter(timeline)) if timeline else None
         callbacks = [on_frame] if on_frame else []
         if progress:
-            from rich.console import Console
-            from rich.progress import Progress
-
-            # on stderr, so stdout keeps only results; transient, so an error stays one line
-            bar = stack.enter_context(Progress(console=Console(stderr=True), transient=True))
+            bar = stack.enter_context(progress_bar())
             task = bar.add_task(f"reading {Path(path).name}", total=source.declared_frames or None)
             callbacks.append(lambda frame, readings: bar.advance(task))
 

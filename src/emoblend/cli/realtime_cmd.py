@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from ..errors import EmoblendError
+from ..progress import progress_bar
 from .common import FaceModelOption
 
 ModelOption = typer.Option(
@@ -167,7 +168,6 @@ def images(
 ) -> None:
     """Read the emotion of each face in photos (IMAGE mode: each photo on its own)."""
     import pandas as pd
-    from rich.progress import track
     from rich.table import Table
 
     from ..estimator import EmotionEstimator, EstimatorOptions
@@ -181,9 +181,11 @@ def images(
     rows: list[dict] = []
     options = EstimatorOptions(classifier=model, num_faces=num_faces, running_mode="image",
                                color="rgb", face_model=face_model)
-    with EmotionEstimator.create_from_options(options) as estimator:
-        for path in track(files, description="reading faces", console=Console(stderr=True),
-                          disable=len(files) < 5):
+    with (
+        EmotionEstimator.create_from_options(options) as estimator,
+        progress_bar(enabled=len(files) >= 5) as bar,
+    ):
+        for path in bar.track(files, description="reading faces"):
             readings = estimator.process(read_image(path))
             if not readings:
                 rows.append({"file": str(path), "face": None, "label": "no face"})
@@ -231,12 +233,10 @@ def demo(
     The clip is rendered from scikit-image's bundled portrait of astronaut Eileen Collins
     (public domain, NASA), moved like a handheld camera would see it, with sensor noise.
     """
-    from rich.progress import Progress
-
     from ..demo import DEMO_FPS, DEMO_SECONDS, run_demo
 
     console = Console()
-    with Progress(console=Console(stderr=True), transient=True) as bar:
+    with progress_bar() as bar:
         task = bar.add_task("demo clip", total=round(DEMO_FPS * DEMO_SECONDS))
         result = run_demo(out, model=model, face_model=face_model,
                           on_frame=lambda frame, readings: bar.advance(task))

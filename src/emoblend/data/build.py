@@ -31,6 +31,7 @@ from ..errors import DatasetError
 from ..features import LANDMARK_COLUMNS, MATRIX_COLUMNS, META_COLUMNS, face_row
 from ..io.atomic import atomic_path
 from ..labels import fer_to_label
+from ..progress import progress_bar
 from .augment import NONE, apply_augmentation, draw_augmentation
 from .fer2013 import TRAIN_CAPS, Fer2013, load_fer2013, select_rows
 
@@ -291,34 +292,16 @@ def _run_chunks(
     progress: bool,
 ) -> int:
     """Extract the chunks in ``todo``, writing each as a shard; returns images extracted."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     if not todo:
         return 0
     row_of = np.searchsorted(data.image_id, plan["image_id"].to_numpy())
     columns = list(feature_columns(landmarks))
     pending = set(todo)
     done_before = sum(len(chunk) for i, chunk in enumerate(chunks) if i not in pending)
-    bar = Progress(
-        TextColumn("extracting blendshapes"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not progress,
-    )
+    bar = progress_bar(enabled=progress, transient=False)
     extracted = 0
     with bar:
-        task = bar.add_task("extract", total=len(plan), completed=done_before)
+        task = bar.add_task("extracting blendshapes", total=len(plan), completed=done_before)
         results = extract_parallel(
             [data.pixels[row_of[chunks[i].start : chunks[i].stop]] for i in todo],
             [plan["augmentation"].iloc[chunks[i].start : chunks[i].stop].tolist() for i in todo],

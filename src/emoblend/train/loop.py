@@ -28,6 +28,7 @@ import torch
 from ..errors import EmoblendError
 from ..io.atomic import atomic_path, write_text
 from ..labels import CLASSES
+from ..progress import progress_bar
 from .data import Splits, load_splits
 from .losses import class_weights, make_loss
 from .models import PRESETS, Classifier, ModelConfig, build_model
@@ -238,7 +239,7 @@ def train(
     y_train = torch.from_numpy(np.array(splits.y_train, np.int64))
     started = time.perf_counter() - elapsed
     done = state is not None and state.get("finished", False)
-    bar = _progress(progress)
+    bar = progress_bar(enabled=progress, transient=False)
     with bar:
         task = bar.add_task("training", total=config.epochs, completed=start_epoch)
         for epoch in range(start_epoch, config.epochs):
@@ -372,27 +373,6 @@ def load_run(path: str | os.PathLike) -> tuple[Classifier, dict]:
     model.load_state_dict(data["model"])
     model.eval()
     return model, {k: v for k, v in data.items() if k != "model"}
-
-
-def _progress(enabled: bool):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        disable=not enabled,
-        transient=False,
-    )
 
 
 __all__ = [

@@ -33,10 +33,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("GLOG_minloglevel", "2")
-
-from emoblend.classifier import DEFAULT_MODEL, available_models, load_classifier  # noqa: E402
-from emoblend.train.speed import onnx_ms_per_face, torch_ms_per_face  # noqa: E402
+from emoblend.classifier import DEFAULT_MODEL, available_models, load_classifier
+from emoblend.train.speed import onnx_ms_per_face, torch_ms_per_face
 
 PAPER_ACCURACY = 0.7199
 GOAL_MS, GOAL_BYTES = 0.05, 200 * 1024

@@ -30,16 +30,14 @@ import statistics
 import time
 from pathlib import Path
 
-os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's INFO/WARNING lines, as in the CLI
+import mediapipe as mp
+import numpy as np
+from mediapipe.tasks import python as mp_tasks
+from mediapipe.tasks.python import vision
 
-import mediapipe as mp  # noqa: E402
-import numpy as np  # noqa: E402
-from mediapipe.tasks import python as mp_tasks  # noqa: E402
-from mediapipe.tasks.python import vision  # noqa: E402
-
-from emoblend.data.build import default_workers, extract_parallel  # noqa: E402
-from emoblend.data.fer2013 import load_fer2013  # noqa: E402
-from emoblend.facemodel import resolve_face_model  # noqa: E402
+from emoblend.data.build import default_workers, extract_parallel
+from emoblend.data.fer2013 import load_fer2013
+from emoblend.facemodel import resolve_face_model
 
 REPO = Path(__file__).resolve().parents[1]
 CHUNK = 256

@@ -21,7 +21,6 @@ FACE_MODEL = SHARED / "models" / "face_landmarker.task"
 FER2013 = SHARED / "data" / "fer2013.csv.gz"
 MEDIA = SHARED / "media"
 
-os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ["EMOBLEND_CACHE_DIR"] = tempfile.mkdtemp(prefix="emoblend-test-cache-")
 if FACE_MODEL.is_file():
     os.environ["EMOBLEND_FACE_MODEL"] = str(FACE_MODEL)

@@ -5,17 +5,12 @@ Each area registers its commands from its own module, so this file stays a table
 
 from __future__ import annotations
 
-import os
 import sys
 
-# MediaPipe's C++ logging (glog/absl) floods stderr with INFO and WARNING lines; keep errors.
-os.environ.setdefault("GLOG_minloglevel", "2")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import typer
 
-import typer  # noqa: E402
-
-from ..errors import EmoblendError  # noqa: E402
-from . import blendshapes_cmd, dataset_cmd, realtime_cmd, train_cmd  # noqa: E402
+from ..errors import EmoblendError
+from . import blendshapes_cmd, dataset_cmd, realtime_cmd, train_cmd
 
 app = typer.Typer(
     name="emoblend",

@@ -106,7 +106,7 @@ def plot_timeline(rows: pd.DataFrame, path: str | os.PathLike, title: str = "",
             p[gaps] = np.nan
             ax.plot(t, p, color=colors[c], lw=1.2, label=f"p({c})",
                     marker="." if len(t) < 20 else None)  # a face seen briefly stays visible
-        ax.set_ylim(0, 1)
+        ax.set_ylim(-0.04, 1.04)  # a confident 1.0 or 0.0 stays visible beside the frame
         ax.set_ylabel(f"face #{int(face_id)}")
         ax.grid(alpha=0.3)
         if k == 0:

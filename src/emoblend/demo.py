@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from .io.video import Frame, VideoSink
+from .pipeline import StreamSummary
 
 DEMO_SECONDS = 6.0
 DEMO_FPS = 25.0
@@ -34,8 +35,8 @@ def astronaut_bgr() -> np.ndarray:
 def render_still_clip(
     image_bgr: np.ndarray,
     *,
-    seconds: float = 6.0,
-    fps: float = 25.0,
+    seconds: float = DEMO_SECONDS,
+    fps: float = DEMO_FPS,
     size: tuple[int, int] = (640, 480),
     max_shift_px: float = 12.0,
     zoom: float = 0.08,
@@ -79,7 +80,7 @@ class DemoResult:
     annotated: Path
     timeline: Path
     plot: Path
-    summary: object  # emoblend.stream.StreamSummary
+    summary: StreamSummary
 
 
 def run_demo(
@@ -103,14 +104,15 @@ def run_demo(
     with VideoSink(clip, fps) as sink:
         for frame in render_still_clip(astronaut_bgr(), seconds=seconds, fps=fps):
             sink.write(frame.image)
-    result = DemoResult(clip, out / "demo_annotated.mp4", out / "demo_timeline.csv",
-                        out / "demo_timeline.png", None)
-    result.summary = process_video(
+    annotated, timeline, plot = (
+        out / "demo_annotated.mp4", out / "demo_timeline.csv", out / "demo_timeline.png"
+    )
+    summary = process_video(
         clip,
         EstimatorOptions(classifier=model, face_model=face_model),
-        annotated=result.annotated,
-        timeline=result.timeline,
-        plot=result.plot,
+        annotated=annotated,
+        timeline=timeline,
+        plot=plot,
         on_frame=on_frame,
     )
-    return result
+    return DemoResult(clip, annotated, timeline, plot, summary)

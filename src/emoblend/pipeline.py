@@ -14,12 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .errors import EmoblendError
 from .estimator import EmotionEstimator, EmotionReading, EstimatorOptions
 from .io.overlay import draw_readings
-from .io.timeline import timeline_row
-from .io.video import Frame
+from .io.timeline import (
+    TIMELINE_COLUMNS,
+    TimelineWriter,
+    plot_timeline,
+    timeline_format,
+    timeline_row,
+)
+from .io.video import Frame, VideoSink, VideoSource, check_video_output
 from .progress import progress_bar
 from .stabilizer import count_switches
 
@@ -75,12 +82,14 @@ def run_stream(
     annotate: Callable[[np.ndarray], None] | None = None,
     on_row: Callable[[dict], None] | None = None,
     on_frame: Callable[[Frame, list[EmotionReading]], None] | None = None,
+    keep_rows: bool = True,
 ) -> StreamSummary:
     """Process every frame; ``annotate`` receives each frame with the overlay drawn on it.
 
     ``on_row`` receives each timeline row (one per face per frame), ``on_frame`` each frame
     with its readings (for progress bars and windows). The overlay's fps is a running average
-    over the last second of frames.
+    over the last second of frames. ``keep_rows=False`` keeps no rows in the summary, so an
+    open-ended camera session does not grow in memory (its label statistics are then empty).
     """
     summary = StreamSummary(warmup_ms=estimator.options.stabilizer.warmup_ms)
     recent: list[float] = []
@@ -95,7 +104,8 @@ def run_stream(
         summary.duration_ms = float(frame.timestamp_ms)
         for reading in readings:
             row = timeline_row(frame.index, reading)
-            summary.rows.append(row)
+            if keep_rows:
+                summary.rows.append(row)
             if on_row is not None:
                 on_row(row)
         if annotate is not None:
@@ -124,16 +134,13 @@ def process_video(
     Outputs are checked before any work starts and written atomically: if the video turns out
     to be truncated half-way, none of them appears.
     """
-    from .io.timeline import TimelineWriter, plot_timeline
-    from .io.video import VideoSink, VideoSource
-
-    for out, kinds in (
-        (annotated, (".mp4", ".avi", ".mov", ".mkv")),
-        (timeline, (".csv", ".jsonl")),
-        (plot, (".png", ".pdf", ".svg", ".jpg")),
-    ):
-        if out is not None and Path(out).suffix.lower() not in kinds:
-            raise EmoblendError(f"output {out}: name it with one of {', '.join(kinds)}")
+    if annotated is not None:
+        check_video_output(annotated)
+    if timeline is not None:
+        timeline_format(timeline)
+    plot_kinds = (".png", ".pdf", ".svg", ".jpg")
+    if plot is not None and Path(plot).suffix.lower() not in plot_kinds:
+        raise EmoblendError(f"output {plot}: name it with one of {', '.join(plot_kinds)}")
     source = VideoSource(path)
     with ExitStack() as stack:
         stack.enter_context(source)
@@ -158,10 +165,6 @@ def process_video(
             on_frame=each_frame if callbacks else None,
         )
     if plot is not None:
-        import pandas as pd
-
-        from .io.timeline import TIMELINE_COLUMNS
-
         plot_timeline(pd.DataFrame(summary.rows, columns=list(TIMELINE_COLUMNS)), plot,
                       title=Path(path).name, duration_ms=summary.duration_ms)
     return summary

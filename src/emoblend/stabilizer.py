@@ -120,8 +120,3 @@ def count_switches(labels: list | np.ndarray) -> int:
     """How many times a label sequence changes value (the flicker measure)."""
     seq = list(labels)
     return sum(a != b for a, b in zip(seq, seq[1:], strict=False))
-
-
-def switches_per_minute(labels: list | np.ndarray, duration_ms: float) -> float:
-    """Label switches per minute of stream time."""
-    return count_switches(labels) * 60_000.0 / duration_ms if duration_ms > 0 else 0.0

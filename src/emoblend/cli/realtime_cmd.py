@@ -95,11 +95,11 @@ def live(
 
     from ..estimator import EmotionEstimator, EstimatorOptions
     from ..io.camera import CameraSource
-    from ..io.timeline import TimelineWriter
+    from ..io.timeline import TimelineWriter, timeline_format
     from ..pipeline import run_stream
 
-    if timeline is not None and timeline.suffix.lower() not in (".csv", ".jsonl"):
-        raise EmoblendError(f"timeline {timeline}: name it .csv or .jsonl")
+    if timeline is not None:
+        timeline_format(timeline)
     out = Console()
     last_labels: dict[int, str] = {}
 
@@ -133,7 +133,8 @@ def live(
         writer = stack.enter_context(TimelineWriter(timeline)) if timeline else None
         try:
             run_stream(source, estimator, annotate=None if no_window else show,
-                       on_row=writer.write if writer else None, on_frame=report)
+                       on_row=writer.write if writer else None, on_frame=report,
+                       keep_rows=False)
         except (Stop, KeyboardInterrupt):
             pass  # the normal way to end a live session: outputs are kept
         finally:

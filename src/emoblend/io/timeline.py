@@ -23,7 +23,17 @@ TIMELINE_COLUMNS = (
     "frame", "time_ms", "face_id", "x", "y", "w", "h",
     "p_happy", "p_unknown", "p_sad", "label", "stable_label",
 )
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
+
+
+def timeline_format(path: str | os.PathLike) -> str:
+    """"csv" or "jsonl" from the file name; a one-line error for any other suffix.
+
+    Callers run it before a stream starts, so a misnamed output fails before any work."""
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise EmoblendError(f"timeline {path}: name it .csv or .jsonl")
+    return fmt
 
 
 def timeline_row(frame: int, reading) -> dict:  # noqa: ANN001 - EmotionReading
@@ -41,9 +51,7 @@ class TimelineWriter:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        self.format = FORMATS.get(self.path.suffix.lower())
-        if self.format is None:
-            raise EmoblendError(f"timeline {self.path}: name it .csv or .jsonl")
+        self.format = timeline_format(self.path)
         self._stack = ExitStack()
         self.rows_written = 0
 

@@ -25,6 +25,15 @@ import numpy as np  # noqa: E402
 from ..errors import VideoError  # noqa: E402
 from .atomic import atomic_path  # noqa: E402
 
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
+
+
+def check_video_output(path: str | os.PathLike) -> None:
+    """A one-line error unless ``path`` names a video container OpenCV writes here."""
+    if Path(path).suffix.lower() not in VIDEO_SUFFIXES:
+        raise VideoError(f"cannot write video {path}: name it .mp4 (or .avi, .mov, .mkv)")
+
+
 TRUNCATION_TOLERANCE = 0.9
 """A file that decodes fewer than this share of the frames its header declares is reported
 as truncated (containers often over-declare by a few frames: no_face.mp4 declares 98, has 95)."""
@@ -108,9 +117,8 @@ class VideoSink:
     """
 
     def __init__(self, path: str | os.PathLike, fps: float) -> None:
+        check_video_output(path)
         self.path = Path(path)
-        if self.path.suffix.lower() not in (".mp4", ".avi", ".mov", ".mkv"):
-            raise VideoError(f"cannot write video {self.path}: name it .mp4 (or .avi, .mov, .mkv)")
         self.fps = fps
         self._stack = ExitStack()
         self._writer: cv2.VideoWriter | None = None

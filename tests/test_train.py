@@ -178,3 +178,23 @@ def test_mirror_averaging_makes_predictions_symmetric():
     mirrored = x[:, [BLENDSHAPE_NAMES.index(n) for n in swapped]]
     assert not torch.equal(x, mirrored)
     torch.testing.assert_close(model(x), model(mirrored))
+
+
+def test_cli_choices_match_the_presets_and_losses():
+    """The CLI keeps torch-free copies of the model and loss names; they must not drift."""
+    from emoblend.cli.train_cmd import LOSSES, MODELS
+    from emoblend.train import losses
+    from emoblend.train.models import PRESETS
+
+    assert MODELS == tuple(PRESETS)
+    assert LOSSES == losses.LOSSES
+
+
+def test_mirroring_is_refused_for_landmark_models(fer_table, tmp_path):
+    """Mirroring swaps Left/Right blendshapes only; a landmark model must not half-mirror."""
+    from emoblend.errors import EmoblendError
+
+    config = TrainConfig(model="dense", features="52", landmarks="contour-affine", mirror=True,
+                         epochs=1)
+    with pytest.raises(EmoblendError, match="mirrors blendshapes only"):
+        train(fer_table, tmp_path / "run", config, progress=False)

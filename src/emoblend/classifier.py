@@ -22,6 +22,7 @@ import numpy as np
 from .blendshapes import BLENDSHAPE_NAMES, NUM_BLENDSHAPES
 from .errors import ClassifierError
 from .labels import CLASSES
+from .landmark_features import LANDMARK_PREPROCESSING
 
 DEFAULT_MODEL = "landmark-mlp"
 """The name :func:`load_classifier` loads when given none (see assets/)."""
@@ -92,10 +93,6 @@ def build_features(
                 f"classifier {info.name!r} needs landmarks and transformation matrices; "
                 "build the table with --landmarks or choose a blendshape-only model"
             )
-        try:
-            from .landmark_features import LANDMARK_PREPROCESSING
-        except ImportError:
-            LANDMARK_PREPROCESSING = {}  # noqa: N806 - an emoblend without landmark features
         if info.landmarks not in LANDMARK_PREPROCESSING:
             raise ClassifierError(
                 f"classifier {info.name!r} needs landmark preprocessing {info.landmarks!r}, "

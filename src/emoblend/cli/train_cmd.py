@@ -42,11 +42,6 @@ def _need_torch() -> None:
         ) from None
 
 
-def _check_table_path(path: Path) -> None:
-    if not path.is_file():
-        raise EmoblendError(f"feature table not found: {path}")
-
-
 def train(
     table: Path = typer.Argument(
         ..., help="Feature table (Parquet/CSV) with train and val splits."
@@ -96,8 +91,6 @@ def train(
     ),
 ) -> None:
     """Train a classifier: AdamW + amsgrad, clipping at 1, batch 128, early stopping on val loss."""
-    if not resume:
-        _check_table_path(table)
     if model not in MODELS:
         raise EmoblendError(f"unknown --model {model!r}; choose from {', '.join(MODELS)}")
     if loss not in LOSSES:
@@ -279,7 +272,6 @@ def tune(
     _need_torch()
     from ..train.tune import run_study
 
-    _check_table_path(table)
     summary = run_study(
         table, out, trials=trials, epochs=epochs, family=model, seed=seed, timeout_minutes=timeout
     )
@@ -307,7 +299,6 @@ def ablation(
     _need_torch()
     from ..train.ablation import run_ablation
 
-    _check_table_path(table)
     rows = run_ablation(
         table,
         out,

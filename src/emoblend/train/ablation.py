@@ -71,8 +71,8 @@ def run_ablation(
         done = run / "model.onnx"
         if not (done.is_file() and (run / "model.json").is_file()):
             train(table, run, config)
-        meta = json.loads((run / "model.json").read_text())
         classifier = load_classifier(done)
+        meta = classifier.info.raw
         result = evaluate(test, classifier, source=str(table))["result"]
         rows.append(
             {

@@ -7,7 +7,6 @@ early stopping, calibration and tuning all look at validation alone.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import pandas as pd
 from ..blendshapes import BLENDSHAPE_NAMES, select_blendshapes
 from ..classifier import ModelInfo, table_features
 from ..errors import DatasetError
+from ..facemodel import sha256_of
 from ..features import META_COLUMNS, check_table, detected_mask, read_table
 from ..labels import CLASSES
 
@@ -38,14 +38,6 @@ class Splits:
     @property
     def n_features(self) -> int:
         return self.x_train.shape[1]
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def original_rows(table: pd.DataFrame) -> np.ndarray:
@@ -100,9 +92,11 @@ def load_splits(
     """
     sha = None
     if not isinstance(table, pd.DataFrame):
-        sha = file_sha256(table)
         source = str(table)
-        table = read_columns(table, landmarks=landmarks is not None)
+        # read first: a missing or unreadable table gets read_table's one-line error
+        frame = read_columns(table, landmarks=landmarks is not None)
+        sha = sha256_of(Path(table))
+        table = frame
     else:
         source = "the table"
         table = check_table(table)

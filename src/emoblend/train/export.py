@@ -61,9 +61,7 @@ def round_trip_error(model: Classifier, onnx_path: str | os.PathLike, x: np.ndar
     return float(np.abs(got - want).max())
 
 
-def sidecar(
-    name: str, meta: dict, model: Classifier, version: str, metrics: dict | None = None
-) -> dict:
+def sidecar(name: str, meta: dict, model: Classifier, version: str) -> dict:
     """The JSON sidecar read by :class:`emoblend.classifier.ModelInfo`."""
     cfg = model.config
     steps = ["select the listed blendshapes (MediaPipe order)"]
@@ -96,7 +94,7 @@ def sidecar(
             "seconds": meta["train_seconds"],
         },
         "training_data_sha256": meta.get("training_data_sha256"),
-        "metrics": {**meta["metrics"], **(metrics or {})},
+        "metrics": dict(meta["metrics"]),
         "opset": OPSET,
         "emoblend_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -109,7 +107,6 @@ def export_run(
     *,
     name: str | None = None,
     version: str = "1.0.0",
-    metrics: dict | None = None,
 ) -> dict:
     """Export a run folder's final model to ``onnx_path`` + ``.json``; returns the sidecar.
 
@@ -128,7 +125,7 @@ def export_run(
     if error > TOLERANCE:
         onnx_path.unlink(missing_ok=True)
         raise EmoblendError(f"ONNX output differs from PyTorch by {error:.2e} (> {TOLERANCE})")
-    data = sidecar(name, meta, model, version, metrics)
+    data = sidecar(name, meta, model, version)
     data["round_trip_max_abs_error"] = error
     data["file_bytes"] = onnx_path.stat().st_size
     write_text(onnx_path.with_suffix(".json"), json.dumps(data, indent=1) + "\n")

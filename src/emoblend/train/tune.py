@@ -63,13 +63,12 @@ def run_study(
         raise EmoblendError(f"--model must be one of {', '.join(ACTIVATIONS)} for tuning")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    cache: dict[str, object] = {}
-    for features in ("27", "52"):
-        try:
-            cache[features] = load_splits(table, features)
-        except DatasetError:  # too few images for the paper's selection: search 52 only
-            continue
-    feature_sets = tuple(cache)
+    cache: dict[str, object] = {"52": load_splits(table, "52")}  # a bad table stops here
+    try:
+        cache["27"] = load_splits(table, "27")
+    except DatasetError:  # too few images for the paper's selection: search 52 only
+        pass
+    feature_sets = tuple(sorted(cache, key=int))
 
     def objective(trial) -> float:  # noqa: ANN001
         config = suggest(trial, family, epochs, seed, feature_sets)

@@ -40,15 +40,16 @@ def select_blendshapes(
     ``scores`` is a table with the blendshape columns (rows of undetected faces, which are
     NaN, never count) or an array of shape [N, len(names)].
     """
-    values = scores[list(names)].to_numpy() if isinstance(scores, pd.DataFrame) else scores
-    counts = np.nan_to_num(np.asarray(values, dtype=float), nan=-1.0) > threshold
-    kept = counts.sum(axis=0) > min_count
-    return [name for name, keep in zip(names, kept, strict=True) if keep]
+    counts = count_above(scores, threshold, names)
+    return [name for name in names if counts[name] > min_count]
 
 
 def count_above(
-    scores: pd.DataFrame, threshold: float = 0.4, names: Sequence[str] = BLENDSHAPE_NAMES
+    scores: pd.DataFrame | np.ndarray,
+    threshold: float = 0.4,
+    names: Sequence[str] = BLENDSHAPE_NAMES,
 ) -> pd.Series:
-    """How many rows score above ``threshold`` for each blendshape (for reports and plots)."""
-    values = np.nan_to_num(scores[list(names)].to_numpy(dtype=float), nan=-1.0)
-    return pd.Series((values > threshold).sum(axis=0), index=list(names))
+    """How many rows score above ``threshold`` for each blendshape; NaN (no face) never counts."""
+    values = scores[list(names)].to_numpy() if isinstance(scores, pd.DataFrame) else scores
+    above = np.nan_to_num(np.asarray(values, dtype=float), nan=-1.0) > threshold
+    return pd.Series(above.sum(axis=0), index=list(names))

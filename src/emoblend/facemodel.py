@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 from platformdirs import user_cache_dir
 
 from .errors import FaceModelError
+from .io.atomic import atomic_path
 
 MODEL_URL = (
     "https://storage.googleapis.com/mediapipe-models/face_landmarker/"
@@ -76,23 +76,18 @@ def download(dest: Path, url: str | None = None, timeout: float = 30.0) -> Path:
     temporary one beside it.
     """
     url = url or model_url()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".face_landmarker.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            while block := resp.read(1 << 20):
-                out.write(block)
-        verify(tmp, f"download from {url}")
-        os.replace(tmp, dest)
+        with atomic_path(dest) as tmp:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+                while block := resp.read(1 << 20):
+                    out.write(block)
+            verify(tmp, f"download from {url}")
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         reason = str(exc) if isinstance(exc, urllib.error.HTTPError) else exc
         reason = getattr(reason, "reason", reason)
         raise FaceModelError(
             f"could not download the face model from {url} ({reason}); {_HOW_TO_SUPPLY}"
         ) from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return dest
 
 

@@ -35,12 +35,12 @@ import numpy as np
 from mediapipe.tasks import python as mp_tasks
 from mediapipe.tasks.python import vision
 
-from emoblend.data.build import default_workers, extract_parallel
+from emoblend.data.build import BuildConfig, default_workers, extract_parallel
 from emoblend.data.fer2013 import load_fer2013
 from emoblend.facemodel import resolve_face_model
 
 REPO = Path(__file__).resolve().parents[1]
-CHUNK = 256
+CHUNK = BuildConfig.chunk_size  # what a build uses
 
 
 def mediapipe_alone(images: np.ndarray, model_path: Path) -> float:

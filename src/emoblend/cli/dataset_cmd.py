@@ -59,7 +59,7 @@ def build(
     kept whole. A killed build resumes from the shards in OUT/.shards when rerun with the
     same options, and gives the same table.
     """
-    from ..data.build import BuildConfig, build_dataset
+    from ..data.build import TABLE_NAME, BuildConfig, build_dataset
 
     config = BuildConfig(
         fer2013=fer2013,
@@ -84,5 +84,5 @@ def build(
         highlight=False,
     )
     console.print(
-        f"wrote {out / 'features.parquet'}, report.md, report.json, undetected.png", highlight=False
+        f"wrote {out / TABLE_NAME}, report.md, report.json, undetected.png", highlight=False
     )

@@ -3,7 +3,7 @@
     python benchmarks/classifier.py [--table /work/data/build_full/features.parquet]
                                     [--blocks 15] [--no-train] [--train-paper]
 
-For every bundled model (src/emoblend/assets):
+For every bundled model (src/emoblend/classify/assets):
 
 - ``onnxruntime_ms_per_face``: batch 1, one thread, median of timed blocks -- the robot's path;
 - ``pytorch_eager_ms_per_face``: the same weights rebuilt in PyTorch (eager, one thread,
@@ -33,7 +33,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from emoblend.classifier import DEFAULT_MODEL, available_models, load_classifier
+from emoblend.classify.classifier import DEFAULT_MODEL, available_models, load_classifier
 from emoblend.train.speed import onnx_ms_per_face, torch_ms_per_face
 
 PAPER_ACCURACY = 0.7199

@@ -37,7 +37,7 @@ from mediapipe.tasks.python import vision
 
 from emoblend.data.build import BuildConfig, default_workers, extract_parallel
 from emoblend.data.fer2013 import load_fer2013
-from emoblend.facemodel import resolve_face_model
+from emoblend.face.model_file import resolve_face_model
 
 REPO = Path(__file__).resolve().parents[1]
 CHUNK = BuildConfig.chunk_size  # what a build uses

@@ -18,7 +18,7 @@ What it measures, on WolfgangLanger_Pexels.mp4 and single_face.mp4:
   per-frame stage medians: the same question, far less sensitive to a busy machine.
 - flicker: label switches per minute of the per-frame (raw) label and of the stable label,
   for every bundled classifier, on (a) still photos rendered as SECONDS-long clips with a
-  small random drift, zoom, roll and sensor noise (emoblend.demo.render_still_clip) -- the
+  small random drift, zoom, roll and sensor noise (emoblend.realtime.demo.render_still_clip) -- the
   astronaut photo scikit-image ships, and a neutral frame of single_face.mp4 -- where the goal
   is 0 stable switches; and (b) the real clips. The stabilizer's warm-up ("unknown" before a
   face's first label) is not counted as a switch.
@@ -52,11 +52,11 @@ from emoblend import (
     FaceLandmarker,
     StabilizerOptions,
 )
-from emoblend.classifier import DEFAULT_MODEL, available_models, load_classifier
-from emoblend.demo import astronaut_bgr, render_still_clip
+from emoblend.classify.classifier import DEFAULT_MODEL, available_models, load_classifier
 from emoblend.io.timeline import timeline_row
 from emoblend.io.video import VideoSource
-from emoblend.pipeline import StreamSummary
+from emoblend.realtime.demo import astronaut_bgr, render_still_clip
+from emoblend.realtime.pipeline import StreamSummary
 
 CLIPS = ("WolfgangLanger_Pexels.mp4", "single_face.mp4")
 SMILE = [BLENDSHAPE_NAMES.index("mouthSmileLeft"), BLENDSHAPE_NAMES.index("mouthSmileRight")]

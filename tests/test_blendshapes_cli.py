@@ -13,7 +13,7 @@ from conftest import assert_user_error, run_cli
 from mediapipe.tasks import python as mp_tasks
 from mediapipe.tasks.python import vision
 
-from emoblend.blendshapes import BLENDSHAPE_NAMES
+from emoblend.face.blendshapes import BLENDSHAPE_NAMES
 
 
 def _direct_mediapipe(path, face_model) -> dict[str, float]:

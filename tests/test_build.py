@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from conftest import assert_user_error, run_cli
 
-from emoblend.blendshapes import BLENDSHAPE_NAMES
 from emoblend.data.augment import apply_augmentation
 from emoblend.data.build import BuildConfig, build_dataset, table_columns
-from emoblend.features import LANDMARK_COLUMNS, MATRIX_COLUMNS
+from emoblend.face.blendshapes import BLENDSHAPE_NAMES
+from emoblend.features.table import LANDMARK_COLUMNS, MATRIX_COLUMNS
 from emoblend.labels import FER_EMOTIONS, SPLITS, fer_to_label
 
 CAPS = {name: 3 for name in FER_EMOTIONS} | {"disgust": None}

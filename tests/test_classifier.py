@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emoblend.classifier import DEFAULT_MODEL, available_models, load_classifier
+from emoblend.classify.classifier import DEFAULT_MODEL, available_models, load_classifier
 from emoblend.errors import ClassifierError
 from emoblend.io.images import read_image
 
@@ -54,8 +54,8 @@ def test_bundled_graph_equals_pytorch_within_1e5(name, fer_table):
     onnx = pytest.importorskip("onnx")
     from onnx import numpy_helper
 
-    from emoblend.classifier import table_features
-    from emoblend.features import detected_mask
+    from emoblend.classify.classifier import table_features
+    from emoblend.features.table import detected_mask
     from emoblend.train.models import ModelConfig, Probabilities, build_model
 
     classifier = load_classifier(name)

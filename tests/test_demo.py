@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from conftest import run_cli
 
-from emoblend.demo import DEMO_FPS, DEMO_SECONDS, astronaut_bgr, render_still_clip
+from emoblend.realtime.demo import DEMO_FPS, DEMO_SECONDS, astronaut_bgr, render_still_clip
 
 
 def test_demo_runs_the_whole_pipeline(tmp_path, face_model):

@@ -15,7 +15,7 @@ from emoblend.errors import EmoblendError, VideoError
 from emoblend.io.images import read_image
 from emoblend.io.video import VideoSource
 from emoblend.labels import CLASSES
-from emoblend.pipeline import run_stream
+from emoblend.realtime.pipeline import run_stream
 
 # frames that OpenCV decodes from each clip (no_face.mp4's header declares 98 but holds 95)
 CLIPS = {
@@ -184,7 +184,7 @@ def test_several_faces_keep_their_own_ids(media, classifier):
     MediaPipe finds the small faces of this photo only in some frames, so faces come and go;
     an id must never jump from one face to another, and a face seen again soon keeps its id.
     """
-    from emoblend.demo import render_still_clip
+    from emoblend.realtime.demo import render_still_clip
 
     photo = cv2.imread(str(media / "multi_face.jpg"))
     options = EstimatorOptions(classifier=classifier, num_faces=8)

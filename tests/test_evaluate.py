@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from conftest import assert_user_error, run_cli
 
-from emoblend.blendshapes import BLENDSHAPE_NAMES
-from emoblend.classifier import load_classifier
-from emoblend.features import LANDMARK_COLUMNS, MATRIX_COLUMNS
+from emoblend.classify.classifier import load_classifier
+from emoblend.face.blendshapes import BLENDSHAPE_NAMES
+from emoblend.features.table import LANDMARK_COLUMNS, MATRIX_COLUMNS
 from emoblend.labels import CLASSES
 
 
@@ -131,11 +131,11 @@ def test_bad_inputs_get_one_line_errors(tiny, tmp_path):
 
 
 def test_a_landmark_model_refuses_a_table_without_landmarks(tiny):
-    from emoblend.classifier import ModelInfo, table_features
+    from emoblend.classify.classifier import ModelInfo, table_features
     from emoblend.errors import ClassifierError
 
-    pytest.importorskip("emoblend.landmark_features")
-    from emoblend.landmark_features import LANDMARK_PREPROCESSING
+    pytest.importorskip("emoblend.features.landmarks")
+    from emoblend.features.landmarks import LANDMARK_PREPROCESSING
 
     name = next(iter(LANDMARK_PREPROCESSING))
     info = ModelInfo(name="needs-landmarks", blendshapes=BLENDSHAPE_NAMES, landmarks=name)

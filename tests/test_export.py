@@ -10,8 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
-from emoblend.blendshapes import BLENDSHAPE_NAMES  # noqa: E402
-from emoblend.classifier import load_classifier  # noqa: E402
+from emoblend.classify.classifier import load_classifier  # noqa: E402
+from emoblend.face.blendshapes import BLENDSHAPE_NAMES  # noqa: E402
 from emoblend.train.data import load_splits  # noqa: E402
 from emoblend.train.export import export_onnx, round_trip_error  # noqa: E402
 from emoblend.train.loop import TrainConfig, train  # noqa: E402
@@ -80,7 +80,7 @@ def test_exported_run_loads_as_a_classifier_with_its_sidecar(fer_table, tmp_path
     assert sidecar["round_trip_max_abs_error"] <= 1e-5
     assert len(sidecar["training_data_sha256"]) == 64
     # The runtime path (raw 52 scores in) equals the PyTorch model (features in).
-    from emoblend.train.loop import load_run
+    from emoblend.train.models import load_run
 
     model, _ = load_run(run)
     x = load_splits(fer_table, "52").x_val[:20]

@@ -13,7 +13,7 @@ import pytest
 from conftest import assert_user_error, run_cli
 
 from emoblend.errors import FaceModelError
-from emoblend.facemodel import (
+from emoblend.face.model_file import (
     CACHE_ENV_VAR,
     ENV_VAR,
     MODEL_FILENAME,

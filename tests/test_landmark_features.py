@@ -13,8 +13,7 @@ import pytest
 from mediapipe.tasks.python.vision import FaceLandmarksConnections
 
 from emoblend.errors import ClassifierError
-from emoblend.io.images import read_image
-from emoblend.landmark_features import (
+from emoblend.features.landmarks import (
     ANCHOR_LANDMARKS,
     CONTOUR_LANDMARKS,
     LANDMARK_PREPROCESSING,
@@ -22,6 +21,7 @@ from emoblend.landmark_features import (
     contour_affine,
     mirror_features,
 )
+from emoblend.io.images import read_image
 
 PHOTOS = ("single_face.jpg", "0-f15-hao-ph.jpg", "45-m7-di-ph.jpg", "0-f1-su-ph.jpg")
 

@@ -15,7 +15,7 @@ from emoblend import EmotionEstimator, EstimatorOptions, StabilizerOptions
 from emoblend.errors import EmoblendError
 from emoblend.io.video import VideoSource
 from emoblend.labels import CLASSES
-from emoblend.stabilizer import Stabilizer, count_switches
+from emoblend.realtime.stabilizer import Stabilizer, count_switches
 
 HAPPY = CLASSES.index("happy")
 

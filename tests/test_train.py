@@ -58,8 +58,8 @@ def test_paper_lstm_trains(fer_table, tmp_path):
 
 
 def test_blendshape_selection_follows_the_papers_rule(fer_table):
-    from emoblend.blendshapes import BLENDSHAPE_NAMES
     from emoblend.errors import DatasetError
+    from emoblend.face.blendshapes import BLENDSHAPE_NAMES
 
     table = pd.read_parquet(fer_table)
     train_rows = table[(table["split"] == "train") & (table["augmentation"] == "none")]
@@ -165,7 +165,7 @@ def test_tune_cli_writes_a_study_summary(fer_table, tmp_path):
 
 
 def test_mirror_averaging_makes_predictions_symmetric():
-    from emoblend.blendshapes import BLENDSHAPE_NAMES
+    from emoblend.face.blendshapes import BLENDSHAPE_NAMES
     from emoblend.train.models import build_model
 
     model = build_model("dense", 52, mirror=True).eval()

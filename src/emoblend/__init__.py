@@ -1,12 +1,12 @@
 """emoblend: happy / sad / unknown emotion from MediaPipe face blendshapes, in real time."""
 
-from .blendshapes import BLENDSHAPE_NAMES, select_blendshapes
-from .classifier import load_classifier
+from .classify.classifier import load_classifier
 from .errors import EmoblendError
-from .estimator import EmotionEstimator, EmotionReading, EstimatorOptions
+from .face.blendshapes import BLENDSHAPE_NAMES, select_blendshapes
+from .face.landmarker import Face, FaceLandmarker
 from .labels import CLASSES
-from .landmarker import Face, FaceLandmarker
-from .stabilizer import StabilizerOptions
+from .realtime.estimator import EmotionEstimator, EmotionReading, EstimatorOptions
+from .realtime.stabilizer import StabilizerOptions
 
 __version__ = "0.1.0"
 

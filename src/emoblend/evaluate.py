@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .blendshapes import BLENDSHAPE_NAMES
-from .classifier import Classifier, table_features
+from .classify.classifier import Classifier, table_features
 from .errors import DatasetError
-from .features import check_table, detected_mask, read_table
+from .face.blendshapes import BLENDSHAPE_NAMES
+from .features.table import check_table, detected_mask, read_table
 from .labels import CLASSES, UNKNOWN
 
 
@@ -148,7 +148,7 @@ def read_fer_pixels(path: str | os.PathLike, image_ids: list[int]) -> dict[int, 
 
 def plot_confusion(result: dict, path: str | os.PathLike) -> None:
     """Counts and row-normalised recall, Table 4 layout (rows truth, columns prediction)."""
-    from .plots import plt, save_figure
+    from .io.figures import plt, save_figure
 
     cm = np.array(result["confusion_matrix"])
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
@@ -178,7 +178,7 @@ def plot_confusion(result: dict, path: str | os.PathLike) -> None:
 
 
 def plot_per_class(result: dict, path: str | os.PathLike) -> None:
-    from .plots import plt, save_figure
+    from .io.figures import plt, save_figure
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     width = 0.27
@@ -197,7 +197,7 @@ def plot_worst(
     errors: pd.DataFrame, pixels: dict[int, np.ndarray], path: str | os.PathLike, count: int = 24
 ) -> int:
     """The worst-classified FER2013 images with truth, prediction and p(true); returns how many."""
-    from .plots import plt, save_figure
+    from .io.figures import plt, save_figure
 
     shown = errors[errors["image_id"].isin(pixels)].drop_duplicates("image_id").head(count)
     if shown.empty:

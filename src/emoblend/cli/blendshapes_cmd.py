@@ -45,11 +45,11 @@ def extract(
     """
     import pandas as pd
 
-    from ..blendshapes import BLENDSHAPE_NAMES
+    from ..face.blendshapes import BLENDSHAPE_NAMES
+    from ..face.figures import plot_face_blendshapes
+    from ..face.landmarker import FaceLandmarker
     from ..io.atomic import atomic_path
     from ..io.images import expand_image_paths, read_image
-    from ..landmarker import FaceLandmarker
-    from ..plots import plot_face_blendshapes
 
     paths = expand_image_paths(images)
     if not paths:
@@ -93,7 +93,7 @@ def extract(
 
 
 def _print_table(console: Console, rows: list[dict]) -> None:
-    from ..blendshapes import BLENDSHAPE_NAMES
+    from ..face.blendshapes import BLENDSHAPE_NAMES
 
     faces = [r for r in rows if r["face"] is not None]
     for r in rows:
@@ -130,9 +130,9 @@ def select(
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
     """Apply the paper's rule: keep blendshapes above THRESHOLD in more than MIN_COUNT images."""
-    from ..blendshapes import BLENDSHAPE_NAMES, count_above, select_blendshapes
     from ..data.figures import plot_blendshape_scatter
-    from ..features import read_table
+    from ..face.blendshapes import BLENDSHAPE_NAMES, count_above, select_blendshapes
+    from ..features.table import read_table
 
     table = read_table(table_path)
     if split != "all":

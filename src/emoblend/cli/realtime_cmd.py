@@ -54,8 +54,8 @@ def video(
     face_model: Path | None = FaceModelOption,
 ) -> None:
     """Read the emotion of each face in a video, frame by frame, with steady labels."""
-    from ..estimator import EstimatorOptions
-    from ..pipeline import process_video
+    from ..realtime.estimator import EstimatorOptions
+    from ..realtime.pipeline import process_video
 
     summary = process_video(
         input,
@@ -93,10 +93,10 @@ def live(
 
     import cv2
 
-    from ..estimator import EmotionEstimator, EstimatorOptions
     from ..io.camera import CameraSource
     from ..io.timeline import TimelineWriter, timeline_format
-    from ..pipeline import run_stream
+    from ..realtime.estimator import EmotionEstimator, EstimatorOptions
+    from ..realtime.pipeline import run_stream
 
     if timeline is not None:
         timeline_format(timeline)
@@ -171,10 +171,10 @@ def images(
     import pandas as pd
     from rich.table import Table
 
-    from ..estimator import EmotionEstimator, EstimatorOptions
     from ..io.atomic import atomic_path
     from ..io.images import expand_image_paths, read_image
     from ..labels import CLASSES
+    from ..realtime.estimator import EmotionEstimator, EstimatorOptions
 
     files = expand_image_paths(paths)
     if not files:
@@ -234,7 +234,7 @@ def demo(
     The clip is rendered from scikit-image's bundled portrait of astronaut Eileen Collins
     (public domain, NASA), moved like a handheld camera would see it, with sensor noise.
     """
-    from ..demo import DEMO_FPS, DEMO_SECONDS, run_demo
+    from ..realtime.demo import DEMO_FPS, DEMO_SECONDS, run_demo
 
     console = Console()
     with progress_bar() as bar:

@@ -56,7 +56,7 @@ def train(
     landmarks: str | None = typer.Option(
         None,
         "--landmarks",
-        help="Also feed landmark features built by this emoblend.landmark_features preprocessing.",
+        help="Also feed landmark features built by this emoblend.features.landmarks preprocessing.",
     ),
     loss: str = typer.Option("ce", "--loss", help="ce | focal | mse."),
     weighted: bool = typer.Option(
@@ -169,7 +169,7 @@ def evaluate(
     ),
 ) -> None:
     """Accuracy, macro-F1, cross-entropy, per-class figures and the Table 4 confusion matrix."""
-    from ..classifier import load_classifier
+    from ..classify.classifier import load_classifier
     from ..evaluate import (
         errors_frame,
         load_rows,
@@ -332,7 +332,7 @@ def export(
 
     data = export_run(run, out, name=name, version=version)
     if test_table is not None:
-        from ..classifier import load_classifier
+        from ..classify.classifier import load_classifier
         from ..evaluate import evaluate as run_eval
         from ..evaluate import load_rows
         from ..io.atomic import write_text

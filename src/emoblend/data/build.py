@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..blendshapes import BLENDSHAPE_NAMES
 from ..errors import DatasetError
-from ..features import LANDMARK_COLUMNS, MATRIX_COLUMNS, META_COLUMNS, face_row
+from ..face.blendshapes import BLENDSHAPE_NAMES
+from ..features.table import LANDMARK_COLUMNS, MATRIX_COLUMNS, META_COLUMNS, face_row
 from ..io.atomic import atomic_path
 from ..labels import fer_to_label
 from ..progress import progress_bar
@@ -75,6 +75,15 @@ class BuildConfig:
         if self.chunk_size < 1:
             raise DatasetError(f"chunk size is {self.chunk_size}; give 1 or more")
 
+    def summary(self) -> dict:
+        """The build's settings as plain JSON-able data (for the report)."""
+        summary = asdict(self)
+        summary["fer2013"] = str(self.fer2013)
+        summary["out"] = str(self.out)
+        summary["face_model"] = str(self.face_model) if self.face_model else None
+        summary["caps"] = dict(self.caps)
+        return summary
+
 
 def feature_columns(landmarks: bool) -> tuple[str, ...]:
     return BLENDSHAPE_NAMES + (LANDMARK_COLUMNS + MATRIX_COLUMNS if landmarks else ())
@@ -108,7 +117,7 @@ _worker_landmarks = False
 def _init_worker(model_path: str, landmarks: bool) -> None:
     """Open this worker's one landmarker; closed by multiprocessing's exit hooks."""
     global _worker_landmarker, _worker_landmarks
-    from ..landmarker import FaceLandmarker
+    from ..face.landmarker import FaceLandmarker
 
     _worker_landmarker = FaceLandmarker(model_path, mode="image")
     _worker_landmarks = landmarks
@@ -156,7 +165,7 @@ def build_dataset(
     Workers are spawned processes: a script calling this needs the usual
     ``if __name__ == "__main__":`` guard.
     """
-    from ..facemodel import resolve_face_model
+    from ..face.model_file import resolve_face_model
     from .report import make_report, write_report
 
     say = on_stage or (lambda _msg: None)
@@ -339,13 +348,3 @@ def _write_undetected_figure(data: Fer2013, table: pd.DataFrame, path: Path) -> 
 def table_columns(landmarks: bool) -> list[str]:
     """The feature table's columns, in order."""
     return list(META_COLUMNS) + list(feature_columns(landmarks))
-
-
-def config_summary(config: BuildConfig) -> dict:
-    """The build's settings as plain JSON-able data (for the report)."""
-    summary = asdict(config)
-    summary["fer2013"] = str(config.fer2013)
-    summary["out"] = str(config.out)
-    summary["face_model"] = str(config.face_model) if config.face_model else None
-    summary["caps"] = dict(config.caps)
-    return summary

@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pandas as pd
 
-from ..blendshapes import BLENDSHAPE_NAMES
-from ..plots import plt, save_figure
+from ..face.blendshapes import BLENDSHAPE_NAMES
+from ..io.figures import plt, save_figure
 
 
 def plot_blendshape_scatter(table: pd.DataFrame, threshold: float, path: str | os.PathLike) -> None:

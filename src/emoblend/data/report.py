@@ -48,8 +48,6 @@ def make_report(
     data: Fer2013, rows: np.ndarray, table: pd.DataFrame, config, timings: dict
 ) -> dict:
     """All the build's counts as plain data."""
-    from .build import config_summary
-
     everything = data.frame()
     kept = everything.iloc[rows]
     originals = table[table["augmentation"] == NONE]
@@ -75,7 +73,7 @@ def make_report(
     )
     rows_total = table.groupby("split").size()
     return {
-        "config": config_summary(config),
+        "config": config.summary(),
         "table1_csv": {"by_emotion": _by_emotion(everything), "by_class": _by_class(everything)},
         "table2_kept": {
             "caps": dict(config.caps),

@@ -17,7 +17,8 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 def draw_readings(image: np.ndarray, readings, fps: float | None = None) -> np.ndarray:  # noqa: ANN001
-    """Draw each reading (an :class:`~emoblend.estimator.EmotionReading`) on ``image`` in place."""
+    """Draw each reading (an :class:`~emoblend.realtime.estimator.EmotionReading`) on ``image``,
+    in place."""
     h, w = image.shape[:2]
     scale = max(0.5, min(w, h) / 480)
     thick = max(1, int(round(2 * scale)))

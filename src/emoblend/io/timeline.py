@@ -89,7 +89,7 @@ def plot_timeline(rows: pd.DataFrame, path: str | os.PathLike, title: str = "",
     """Probabilities over time per face, with a band of the stable label under each."""
     import matplotlib.pyplot as plt
 
-    from ..plots import save_figure
+    from .figures import save_figure
 
     face_ids = sorted(rows["face_id"].dropna().unique()) if len(rows) else []
     n = max(1, len(face_ids))

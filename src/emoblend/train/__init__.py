@@ -1,6 +1,7 @@
 """Research tools (``pip install emoblend[train]``): models, training, tuning, export.
 
-models.py    the paper's selu-LSTM and the ablation variants (one file, config at the top)
+models.py    the paper's selu-LSTM and the ablation variants (one file, config at the top);
+             load_run reads a trained run back
 losses.py    cross-entropy, focal, MSE, with optional class weights
 data.py      feature-table splits -> arrays, the paper's blendshape selection
 loop.py      the training loop: AdamW + amsgrad, clipping, checkpoints, early stopping,

@@ -52,7 +52,7 @@ def run_ablation(
     only: list[str] | None = None,
 ) -> list[dict]:
     """Train every row (or ``only`` these) and write the markdown table to ``out``."""
-    from ..classifier import load_classifier
+    from ..classify.classifier import load_classifier
     from ..evaluate import evaluate, load_rows
     from .speed import onnx_ms_per_face
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..blendshapes import BLENDSHAPE_NAMES, select_blendshapes
-from ..classifier import ModelInfo, table_features
+from ..classify.classifier import ModelInfo, table_features
 from ..errors import DatasetError
-from ..facemodel import sha256_of
-from ..features import META_COLUMNS, check_table, detected_mask, read_table
+from ..face.blendshapes import BLENDSHAPE_NAMES, select_blendshapes
+from ..face.model_file import sha256_of
+from ..features.table import META_COLUMNS, check_table, detected_mask, read_table
 from ..labels import CLASSES
 
 

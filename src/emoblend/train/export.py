@@ -3,7 +3,7 @@
 The graph takes ``features`` [N, F] float32 and returns ``probabilities`` [N, 3]: the
 standardisation, the [N, F] -> [N, F, 1] reshape of the sequence models, the calibrated
 per-class bias and the softmax all live inside it, so the runtime only builds the feature
-vector (:func:`emoblend.classifier.build_features`) and calls onnxruntime.
+vector (:func:`emoblend.classify.classifier.build_features`) and calls onnxruntime.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .. import __version__
 from ..errors import EmoblendError
 from ..io.atomic import atomic_path, write_text
 from ..labels import CLASSES
-from .models import Classifier, Probabilities, count_parameters
+from .models import Classifier, Probabilities, count_parameters, load_run
 
 OPSET = 17
 TOLERANCE = 1e-5
@@ -62,11 +62,13 @@ def round_trip_error(model: Classifier, onnx_path: str | os.PathLike, x: np.ndar
 
 
 def sidecar(name: str, meta: dict, model: Classifier, version: str) -> dict:
-    """The JSON sidecar read by :class:`emoblend.classifier.ModelInfo`."""
+    """The JSON sidecar read by :class:`emoblend.classify.classifier.ModelInfo`."""
     cfg = model.config
     steps = ["select the listed blendshapes (MediaPipe order)"]
     if meta.get("landmarks"):
-        steps.append(f"append landmark features {meta['landmarks']!r} (emoblend.landmark_features)")
+        steps.append(
+            f"append landmark features {meta['landmarks']!r} (emoblend.features.landmarks)"
+        )
     if cfg.standardize:
         steps.append("standardise with the training mean/std (inside the graph)")
     if cfg.kind != "dense":
@@ -112,8 +114,6 @@ def export_run(
 
     Refuses to write a model whose ONNX output differs from PyTorch by more than 1e-5.
     """
-    from .loop import load_run
-
     model, meta = load_run(run)
     onnx_path = Path(onnx_path)
     if onnx_path.suffix != ".onnx":

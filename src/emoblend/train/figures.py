@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..plots import plt, save_figure
+from ..io.figures import plt, save_figure
 
 
 def plot_training_curves(

@@ -38,7 +38,7 @@ from .models import PRESETS, Classifier, ModelConfig, build_model
 class TrainConfig:
     model: str = "paper-lstm"  # a preset in models.PRESETS
     features: str = "27"  # 27 (the paper's selection) | 52
-    landmarks: str | None = None  # a landmark_features preprocessing name, or None
+    landmarks: str | None = None  # a features.landmarks preprocessing name, or None
     loss: str = "ce"  # ce | focal | mse
     class_weights: bool = False
     epochs: int = 24  # one OneCycle schedule; the kept epoch is the best validation loss
@@ -364,26 +364,12 @@ def finish(
     return TrainResult(out, model, history, best_epoch, val, raw, seconds, splits.blendshapes, meta)
 
 
-def load_run(path: str | os.PathLike) -> tuple[Classifier, dict]:
-    """The final model of a run folder (or a model.pt) and its metadata."""
-    path = Path(path)
-    file = path / "model.pt" if path.is_dir() else path
-    if not file.is_file():
-        raise EmoblendError(f"no trained model at {file}; run `emoblend train` first")
-    data = torch.load(file, weights_only=False)
-    model = build_model(ModelConfig.from_dict(data["model_config"]), data["n_features"])
-    model.load_state_dict(data["model"])
-    model.eval()
-    return model, {k: v for k, v in data.items() if k != "model"}
-
-
 __all__ = [
     "TrainConfig",
     "TrainResult",
     "PAPER_SCHEDULE",
     "train",
     "calibrate",
-    "load_run",
     "scores",
     "CLASSES",
 ]

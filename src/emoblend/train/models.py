@@ -18,11 +18,15 @@ re-implementation of Keras' LSTM layer (gate order i, f, c, o; one bias; forget 
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
+
+from ..errors import EmoblendError
 
 
 @dataclass(frozen=True)
@@ -190,7 +194,21 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def load_run(path: str | os.PathLike) -> tuple[Classifier, dict]:
+    """The final model of a run folder (or a model.pt) and its metadata."""
+    path = Path(path)
+    file = path / "model.pt" if path.is_dir() else path
+    if not file.is_file():
+        raise EmoblendError(f"no trained model at {file}; run `emoblend train` first")
+    data = torch.load(file, weights_only=False)
+    model = build_model(ModelConfig.from_dict(data["model_config"]), data["n_features"])
+    model.load_state_dict(data["model"])
+    model.eval()
+    return model, {k: v for k, v in data.items() if k != "model"}
+
+
 __all__ = [
+    "load_run",
     "PRESETS",
     "ModelConfig",
     "KerasLSTM",

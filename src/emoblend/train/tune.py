@@ -109,7 +109,7 @@ def run_study(
 def write_summary(study, out: Path, table, family: str) -> dict:  # noqa: ANN001
     import optuna
 
-    from ..plots import plt, save_figure
+    from ..io.figures import plt, save_figure
 
     frame = study.trials_dataframe()
     with atomic_path(out / "trials.csv") as tmp:

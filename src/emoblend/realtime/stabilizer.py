@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import EmoblendError
-from .labels import CLASSES
+from ..errors import EmoblendError
+from ..labels import CLASSES
 
 UNKNOWN = CLASSES.index("unknown")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .io.video import Frame, VideoSink
+from ..io.video import Frame, VideoSink
 from .pipeline import StreamSummary
 
 DEMO_SECONDS = 6.0
@@ -92,8 +92,8 @@ def run_demo(
     on_frame=None,  # noqa: ANN001 - progress callback
 ) -> DemoResult:
     """Render the astronaut clip, then run the video pipeline on it as `emoblend video` would."""
+    from ..face.model_file import resolve_face_model
     from .estimator import EstimatorOptions
-    from .facemodel import resolve_face_model
     from .pipeline import process_video
 
     face_model = resolve_face_model(face_model)  # fail before rendering, not after

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ClassifierError
+from ..errors import ClassifierError
 
 NUM_LANDMARKS = 478
 

@@ -1,32 +1,14 @@
-"""Shared plotting helpers (matplotlib, headless) and the paper's Fig. 2.
-
-Area-specific figures live beside their code (data, train, io); they all save through
-:func:`save_figure` so a plot is never half-written.
-"""
+"""The paper's Fig. 2 for any face: the image with its landmarks beside its 52 blendshape scores."""
 
 from __future__ import annotations
 
 import os
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .blendshapes import BLENDSHAPE_NAMES  # noqa: E402
-from .io.atomic import atomic_path  # noqa: E402
-from .landmarker import Face  # noqa: E402
-
-
-def save_figure(fig: matplotlib.figure.Figure, path: str | os.PathLike, dpi: int = 120) -> None:
-    """Save and close ``fig`` atomically (format from the file extension)."""
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+from ..io.figures import plt, save_figure
+from .blendshapes import BLENDSHAPE_NAMES
+from .landmarker import Face
 
 
 def plot_face_blendshapes(

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .blendshapes import BLENDSHAPE_NAMES, NUM_BLENDSHAPES
-from .errors import ClassifierError
-from .labels import CLASSES
-from .landmark_features import LANDMARK_PREPROCESSING
+from ..errors import ClassifierError
+from ..face.blendshapes import BLENDSHAPE_NAMES, NUM_BLENDSHAPES
+from ..features.landmarks import LANDMARK_PREPROCESSING
+from ..labels import CLASSES
 
 DEFAULT_MODEL = "landmark-mlp"
 """The name :func:`load_classifier` loads when given none (see assets/)."""
@@ -36,7 +36,7 @@ class ModelInfo:
     blendshapes: tuple[str, ...]
     classes: tuple[str, ...] = CLASSES
     landmarks: str | None = None
-    """Name of the landmark preprocessing (see :mod:`emoblend.landmark_features`), or None."""
+    """Name of the landmark preprocessing (see :mod:`emoblend.features.landmarks`), or None."""
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -110,7 +110,7 @@ def build_features(
 
 def table_features(info: ModelInfo, table) -> np.ndarray:  # noqa: ANN001 - a pandas DataFrame
     """A model's [N, F] input from feature-table rows (every blendshape present)."""
-    from .features import LANDMARK_COLUMNS, MATRIX_COLUMNS, has_landmarks
+    from ..features.table import LANDMARK_COLUMNS, MATRIX_COLUMNS, has_landmarks
 
     scores = table[list(BLENDSHAPE_NAMES)].to_numpy(np.float32)
     if info.landmarks is None:
@@ -198,13 +198,13 @@ class Classifier:
         """Width F of the model input [N, F]."""
         return int(self._session.get_inputs()[0].shape[1])
 
-    def predict_face(self, face) -> np.ndarray:  # noqa: ANN001 - emoblend.landmarker.Face
-        """Probabilities [3] for one detected :class:`~emoblend.landmarker.Face`."""
+    def predict_face(self, face) -> np.ndarray:  # noqa: ANN001 - emoblend.face.landmarker.Face
+        """Probabilities [3] for one detected :class:`~emoblend.face.landmarker.Face`."""
         return self.predict_proba(face.blendshapes, face.landmarks[None], face.matrix[None])[0]
 
 
 def _assets() -> Path:
-    return Path(str(resources.files("emoblend") / "assets"))
+    return Path(str(resources.files("emoblend.classify") / "assets"))
 
 
 def available_models() -> list[str]:

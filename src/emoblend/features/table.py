@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .blendshapes import BLENDSHAPE_NAMES
-from .errors import DatasetError
-from .labels import CLASSES, fer_to_label
-from .landmarker import NUM_LANDMARKS, Face
+from ..errors import DatasetError
+from ..face.blendshapes import BLENDSHAPE_NAMES
+from ..face.landmarker import NUM_LANDMARKS, Face
+from ..labels import CLASSES, fer_to_label
 
 META_COLUMNS = ("image_id", "split", "emotion", "label", "augmentation", "detected")
 LANDMARK_COLUMNS = tuple(f"lm{i}_{axis}" for i in range(NUM_LANDMARKS) for axis in "xyz")

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .classifier import Classifier, load_classifier
-from .errors import EmoblendError
-from .labels import CLASSES
-from .landmarker import Face, FaceLandmarker
+from ..classify.classifier import Classifier, load_classifier
+from ..errors import EmoblendError
+from ..face.landmarker import Face, FaceLandmarker
+from ..labels import CLASSES
 from .stabilizer import StabilizerOptions
 from .tracking import FaceTracker
 

@@ -16,18 +16,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import EmoblendError
-from .estimator import EmotionEstimator, EmotionReading, EstimatorOptions
-from .io.overlay import draw_readings
-from .io.timeline import (
+from ..errors import EmoblendError
+from ..io.overlay import draw_readings
+from ..io.timeline import (
     TIMELINE_COLUMNS,
     TimelineWriter,
     plot_timeline,
     timeline_format,
     timeline_row,
 )
-from .io.video import Frame, VideoSink, VideoSource, check_video_output
-from .progress import progress_bar
+from ..io.video import Frame, VideoSink, VideoSource, check_video_output
+from ..progress import progress_bar
+from .estimator import EmotionEstimator, EmotionReading, EstimatorOptions
 from .stabilizer import count_switches
 
 

@@ -1,7 +1,7 @@
 """A small, explicit wrapper around MediaPipe's Face Landmarker.
 
 It hides MediaPipe's result objects behind plain numpy arrays in a fixed order
-(:data:`~emoblend.blendshapes.BLENDSHAPE_NAMES`), converts any image layout to what MediaPipe
+(:data:`~emoblend.face.blendshapes.BLENDSHAPE_NAMES`), converts any image layout to what MediaPipe
 accepts, and makes the running mode explicit: IMAGE mode is deterministic (used to build data
 sets), VIDEO mode tracks faces across frames and needs increasing timestamps.
 
@@ -22,10 +22,10 @@ import numpy as np
 from mediapipe.tasks import python as mp_tasks
 from mediapipe.tasks.python import vision
 
+from ..errors import EmoblendError
+from ..io.images import to_rgb8
 from .blendshapes import NUM_BLENDSHAPES
-from .errors import EmoblendError
-from .facemodel import resolve_face_model
-from .io.images import to_rgb8
+from .model_file import resolve_face_model
 
 NUM_LANDMARKS = 478
 RUNNING_MODES = ("image", "video")

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from platformdirs import user_cache_dir
 
-from .errors import FaceModelError
-from .io.atomic import atomic_path
+from ..errors import FaceModelError
+from ..io.atomic import atomic_path
 
 MODEL_URL = (
     "https://storage.googleapis.com/mediapipe-models/face_landmarker/"

@@ -130,7 +130,8 @@ def live(
             _check_display()
         estimator = stack.enter_context(EmotionEstimator.create_from_options(
             EstimatorOptions(classifier=model, num_faces=num_faces, face_model=face_model)))
-        writer = stack.enter_context(TimelineWriter(timeline)) if timeline else None
+        writer = (stack.enter_context(TimelineWriter(timeline, estimator.labels))
+                  if timeline else None)
         try:
             run_stream(source, estimator, annotate=None if no_window else show,
                        on_row=writer.write if writer else None, on_frame=report,
@@ -173,7 +174,6 @@ def images(
 
     from ..io.atomic import atomic_path
     from ..io.images import expand_image_paths, read_image
-    from ..labels import CLASSES
     from ..realtime.estimator import EmotionEstimator, EstimatorOptions
 
     files = expand_image_paths(paths)
@@ -186,6 +186,7 @@ def images(
         EmotionEstimator.create_from_options(options) as estimator,
         progress_bar(enabled=len(files) >= 5) as bar,
     ):
+        labels = estimator.labels
         for path in bar.track(files, description="reading faces"):
             readings = estimator.process(read_image(path))
             if not readings:
@@ -193,10 +194,10 @@ def images(
             for r in readings:
                 row = {"file": str(path), "face": r.face_id}
                 row.update(zip(("x", "y", "w", "h"), r.box, strict=True))
-                row.update({f"p_{c}": round(r.probabilities[c], 6) for c in CLASSES})
+                row.update({f"p_{c}": round(p, 6) for c, p in r.probabilities.items()})
                 row["label"] = r.raw_label
                 rows.append(row)
-    columns = ["file", "face", "x", "y", "w", "h", *[f"p_{c}" for c in CLASSES], "label"]
+    columns = ["file", "face", "x", "y", "w", "h", *[f"p_{c}" for c in labels], "label"]
     table = pd.DataFrame(rows, columns=columns)
     table["face"] = table["face"].astype("Int64")
     for col in ("x", "y", "w", "h"):
@@ -208,15 +209,15 @@ def images(
         console.print(f"{len(table)} rows written to {csv}", highlight=False)
         return
     view = Table(title="emotion per face")
-    for col in ("file", "face", "box", *CLASSES, "label"):
+    for col in ("file", "face", "box", *labels, "label"):
         view.add_column(col, justify="left" if col in ("file", "label") else "right")
     for row in rows:
         if row["face"] is None:
-            view.add_row(row["file"], "", "", "", "", "", "no face")
+            view.add_row(row["file"], *[""] * (2 + len(labels)), "no face")
             continue
         box = f"{row['x']},{row['y']},{row['w']},{row['h']}"
         view.add_row(row["file"], str(row["face"]), box,
-                     *[f"{row[f'p_{c}']:.2f}" for c in CLASSES], row["label"])
+                     *[f"{row[f'p_{c}']:.2f}" for c in labels], row["label"])
     console.print(view)
 
 

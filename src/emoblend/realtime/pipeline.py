@@ -19,9 +19,9 @@ import pandas as pd
 from ..errors import EmoblendError
 from ..io.overlay import draw_readings
 from ..io.timeline import (
-    TIMELINE_COLUMNS,
     TimelineWriter,
     plot_timeline,
+    timeline_columns,
     timeline_format,
     timeline_row,
 )
@@ -146,7 +146,8 @@ def process_video(
         stack.enter_context(source)
         estimator = stack.enter_context(EmotionEstimator.create_from_options(options))
         sink = stack.enter_context(VideoSink(annotated, source.fps)) if annotated else None
-        writer = stack.enter_context(TimelineWriter(timeline)) if timeline else None
+        writer = (stack.enter_context(TimelineWriter(timeline, estimator.labels))
+                  if timeline else None)
         callbacks = [on_frame] if on_frame else []
         if progress:
             bar = stack.enter_context(progress_bar())
@@ -165,6 +166,7 @@ def process_video(
             on_frame=each_frame if callbacks else None,
         )
     if plot is not None:
-        plot_timeline(pd.DataFrame(summary.rows, columns=list(TIMELINE_COLUMNS)), plot,
+        columns = list(timeline_columns(estimator.labels))
+        plot_timeline(pd.DataFrame(summary.rows, columns=columns), plot,
                       title=Path(path).name, duration_ms=summary.duration_ms)
     return summary

@@ -1,0 +1,220 @@
+"""A live Foxglove view of a running session: the camera, the boxes and labels, the readings.
+
+``emoblend live --foxglove [HOST:]PORT`` serves Foxglove's WebSocket protocol with
+``foxglove-sdk`` while the camera runs; Foxglove (web or desktop: "Open connection" ->
+"Foxglove WebSocket" -> ``ws://HOST:PORT``) shows it with ``docs/foxglove-layout.json``.
+Three channels:
+
+- ``/camera/image/compressed`` (``foxglove.CompressedImage``, JPEG): the camera frame. It is
+  encoded only while a client subscribes: the robot pays nothing when nobody watches.
+- ``/camera/annotations`` (``foxglove.ImageAnnotations``): each face's box as a closed line
+  and its stable label with confidence as text, in the image's pixels, stamped like the frame,
+  so Foxglove's Image panel draws them over it. The metadata names the frame index.
+- ``/emoblend/readings`` (JSON): per frame, every face's probabilities (the classifier's own
+  labels), raw and stable label and confidence, for a Plot or Raw Messages panel.
+
+Timestamps are the wall clock (``clock.StreamClock``). The server binds to loopback by default;
+another address is refused without a token, the rule ``emoblend serve`` follows.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING
+
+import cv2
+
+from ..errors import EmoblendError
+from .clock import StreamClock, split_ns
+from .extra import require
+
+if TYPE_CHECKING:
+    from ..io.video import Frame
+    from ..realtime.estimator import EmotionReading
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+IMAGE_TOPIC = "/camera/image/compressed"
+ANNOTATIONS_TOPIC = "/camera/annotations"
+READINGS_TOPIC = "/emoblend/readings"
+FRAME_ID = "camera"
+
+READINGS_SCHEMA = {
+    "type": "object",
+    "title": "emoblend readings of one frame",
+    "properties": {
+        "frame": {"type": "integer"},
+        "timestamp_ms": {"type": "integer", "description": "the stream's own clock"},
+        "faces": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "face_id": {"type": "integer"},
+                    "box": {"type": "array", "items": {"type": "integer"}},
+                    "probabilities": {
+                        "type": "object", "additionalProperties": {"type": "number"},
+                        "description": "keyed by the classifier's labels",
+                    },
+                    "raw_label": {"type": "string"},
+                    "stable_label": {"type": "string"},
+                    "confidence": {"type": "number"},
+                },
+            },
+        },
+    },
+}
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``[HOST:]PORT`` -> (host, port); a bare port means loopback. IPv6 as ``[::1]:8765``."""
+    text = text.strip()
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        host, port_text = DEFAULT_HOST, text
+    host = host.strip("[]") or DEFAULT_HOST
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise EmoblendError(
+            f"--foxglove {text!r}: give [HOST:]PORT with a port number 0-65535, "
+            f"e.g. --foxglove {DEFAULT_PORT} or --foxglove 127.0.0.1:{DEFAULT_PORT}"
+        )
+    return host, int(port_text)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class FoxgloveLive:
+    """A Foxglove WebSocket server fed frame by frame (a ``realtime.pipeline.FrameSink``).
+
+    The server starts on ``__enter__`` and stops on ``__exit__``; ``port`` is the bound port
+    (useful with port 0, which lets the system choose a free one).
+    """
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        token: str | None = None,
+        jpeg_quality: int = 80,
+        name: str = "emoblend",
+    ) -> None:
+        self._fg = require("foxglove", "the live Foxglove view")
+        if not is_loopback(host):
+            raise EmoblendError(
+                f"--foxglove {host}:{port} would let anyone on the network watch this camera; "
+                "Foxglove's live protocol has no login, so emoblend serves it on loopback only: "
+                f"use --foxglove {port} and reach it through an SSH tunnel "
+                f"(ssh -L {port}:127.0.0.1:{port} ROBOT)"
+            ) if token is None else EmoblendError(
+                "--token is not supported by --foxglove yet (the Foxglove server checks no "
+                f"token); serve on loopback (--foxglove {port}) and use an SSH tunnel"
+            )
+        self.host, self.requested_port = host, port
+        self.jpeg_quality = int(jpeg_quality)
+        self.name = name
+        self.clock = StreamClock(wall_clock=True)
+        self.frames_published = 0
+        self.server = None
+
+    @property
+    def port(self) -> int:
+        return self.server.port if self.server is not None else self.requested_port
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}"
+
+    def __enter__(self) -> FoxgloveLive:
+        fg = self._fg
+        from foxglove.channels import CompressedImageChannel, ImageAnnotationsChannel
+
+        self._context = fg.Context()
+        self._image = CompressedImageChannel(IMAGE_TOPIC, context=self._context)
+        self._annotations = ImageAnnotationsChannel(ANNOTATIONS_TOPIC, context=self._context)
+        self._readings = fg.Channel(READINGS_TOPIC, schema=READINGS_SCHEMA, context=self._context)
+        try:
+            self.server = fg.start_server(
+                name=self.name, host=self.host, port=self.requested_port, context=self._context
+            )
+        except Exception as error:  # the SDK raises its own error type for a busy port
+            raise EmoblendError(
+                f"cannot serve Foxglove on {self.host}:{self.requested_port} ({error}); "
+                "choose another port with --foxglove PORT"
+            ) from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def write_frame(self, frame: Frame, readings: list[EmotionReading]) -> None:
+        from foxglove.messages import (
+            Color,
+            CompressedImage,
+            ImageAnnotations,
+            KeyValuePair,
+            Point2,
+            PointsAnnotation,
+            PointsAnnotationType,
+            TextAnnotation,
+            Timestamp,
+        )
+
+        ns = self.clock.ns(frame.timestamp_ms)
+        stamp = Timestamp(*split_ns(ns))
+        if self._image.has_sinks():
+            ok, jpeg = cv2.imencode(
+                ".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality]
+            )
+            if ok:
+                self._image.log(
+                    CompressedImage(timestamp=stamp, frame_id=FRAME_ID, data=jpeg.tobytes(),
+                                    format="jpeg"),
+                    log_time=ns,
+                )
+        green, white = Color(r=0.2, g=0.9, b=0.3, a=1.0), Color(r=1.0, g=1.0, b=1.0, a=1.0)
+        shade = Color(r=0.0, g=0.0, b=0.0, a=0.6)
+        boxes, texts = [], []
+        for r in readings:
+            x, y, w, h = (float(v) for v in r.box)
+            corners = [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
+            boxes.append(PointsAnnotation(
+                timestamp=stamp, type=PointsAnnotationType.LineLoop,
+                points=[Point2(x=px, y=py) for px, py in corners],
+                outline_color=green, thickness=3.0,
+            ))
+            texts.append(TextAnnotation(
+                timestamp=stamp, position=Point2(x=x, y=max(0.0, y - 8.0)),
+                text=f"#{r.face_id} {r.stable_label} {r.confidence:.2f}", font_size=20.0,
+                text_color=white, background_color=shade,
+            ))
+        self._annotations.log(
+            ImageAnnotations(timestamp=stamp, points=boxes, texts=texts,
+                             metadata=[KeyValuePair(key="frame", value=str(frame.index))]),
+            log_time=ns,
+        )
+        self._readings.log(
+            {
+                "frame": frame.index,
+                "timestamp_ms": int(frame.timestamp_ms),
+                "faces": [
+                    {"face_id": r.face_id, "box": [int(v) for v in r.box],
+                     "probabilities": {k: round(float(v), 6) for k, v in r.probabilities.items()},
+                     "raw_label": r.raw_label, "stable_label": r.stable_label,
+                     "confidence": round(float(r.confidence), 6)}
+                    for r in readings
+                ],
+            },
+            log_time=ns,
+        )
+        self.frames_published += 1

@@ -41,7 +41,8 @@ HRI_TOPIC_TYPES = {
 
 @pytest.fixture(scope="module")
 def rosbags():
-    return pytest.importorskip("rosbags", reason='rosbags not installed: pip install "emoblend[ros]"')
+    return pytest.importorskip(
+        "rosbags", reason='rosbags is not installed: pip install "emoblend[ros]"')
 
 
 def _read_bag(path: Path) -> dict[str, list]:
@@ -228,7 +229,7 @@ def _looped_clip(media: Path, path: Path, loops: int) -> Path:
     return path
 
 
-async def _foxglove_client(port: int, want: int, timeout: float) -> dict:
+async def _foxglove_client(url: str, want: int, timeout: float) -> dict:
     """Join as Foxglove does: subprotocol, serverInfo, advertise, subscribe, binary messageData;
     protobuf channels decoded from the FileDescriptorSet the server advertises."""
     import websockets
@@ -237,8 +238,7 @@ async def _foxglove_client(port: int, want: int, timeout: float) -> dict:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            ws = await websockets.connect(f"ws://127.0.0.1:{port}",
-                                          subprotocols=["foxglove.sdk.v1"], max_size=None)
+            ws = await websockets.connect(url, subprotocols=["foxglove.sdk.v1"], max_size=None)
             break
         except OSError:
             if time.monotonic() > deadline:
@@ -300,7 +300,7 @@ def test_live_serves_foxglove_to_a_real_client_and_records_a_wall_clock_bag(
         env={**os.environ, "COLUMNS": "200"},
     )
     try:
-        got = asyncio.run(_foxglove_client(port, want=20, timeout=90))
+        got = asyncio.run(_foxglove_client(f"ws://127.0.0.1:{port}", want=20, timeout=90))
         stdout, stderr = proc.communicate(timeout=180)
     finally:
         proc.kill()
@@ -351,6 +351,46 @@ def test_live_serves_foxglove_to_a_real_client_and_records_a_wall_clock_bag(
     assert len(stamps) == len(times) == 4 * 72
     assert started_ns < stamps[0] < stamps[-1] < time.time_ns()
     assert [s - stamps[0] for s in stamps] == [(t - times[0]) * 1_000_000 for t in times]
+
+
+def test_live_foxglove_with_a_token_lets_in_only_clients_that_give_it(rosbags, media, tmp_path):
+    """The rule of `emoblend serve`: with --token, a client without it or with a wrong one is
+    refused (HTTP 401 before the WebSocket opens); one with it gets the live channels."""
+    import websockets
+
+    clip = _looped_clip(media, tmp_path / "looped.mp4", loops=3)
+    port, token = _free_port(), "s3cret-robot-token"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emoblend", "live", "--camera", str(clip), "--no-window",
+         "--foxglove", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "EMOBLEND_TOKEN": token},
+    )
+
+    async def refused(url: str) -> int:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                async with websockets.connect(url, subprotocols=["foxglove.sdk.v1"]):
+                    return 101
+            except websockets.InvalidStatus as error:
+                return error.response.status_code
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+
+    try:
+        assert asyncio.run(refused(f"ws://127.0.0.1:{port}")) == 401
+        assert asyncio.run(refused(f"ws://127.0.0.1:{port}/?token=wrong")) == 401
+        got = asyncio.run(_foxglove_client(f"ws://127.0.0.1:{port}/?token={token}", want=5,
+                                           timeout=90))
+        _, stderr = proc.communicate(timeout=180)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    assert got["serverInfo"]["name"] == "emoblend"
+    assert sum(1 for _, m in got["messages"]["/camera/annotations"] if m.points) >= 5
 
 
 def test_live_foxglove_elsewhere_than_loopback_needs_a_token(media):

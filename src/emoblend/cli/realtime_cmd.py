@@ -106,6 +106,11 @@ def live(
         help="Serve a live Foxglove view (camera, boxes, readings) on this address; "
         "127.0.0.1 unless a host is given (8765 is Foxglove's usual port).",
     ),
+    token: str | None = typer.Option(
+        None, "--token", envvar="EMOBLEND_TOKEN",
+        help="Token Foxglove clients must give (ws://HOST:PORT/?token=TOKEN); needed for "
+        "any --foxglove host but loopback.",
+    ),
 ) -> None:
     """Read emotions live from a camera, with an overlay: box, label, confidence bar, fps."""
     from contextlib import ExitStack
@@ -120,7 +125,8 @@ def live(
 
     if timeline is not None:
         timeline_format(timeline)
-    sinks = stream_sinks(bag=bag, bag_images=bag_images, foxglove=foxglove, live=True)
+    sinks = stream_sinks(bag=bag, bag_images=bag_images, foxglove=foxglove, token=token,
+                         live=True)
     out = Console()
     last_labels: dict[int, str] = {}
 

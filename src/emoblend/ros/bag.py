@@ -29,7 +29,6 @@ import math
 import os
 from contextlib import ExitStack
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import cv2

@@ -14,7 +14,8 @@ Three channels:
   labels), raw and stable label and confidence, for a Plot or Raw Messages panel.
 
 Timestamps are the wall clock (``clock.StreamClock``). The server binds to loopback by default;
-another address is refused without a token, the rule ``emoblend serve`` follows.
+another address is refused without a token, the rule ``emoblend serve`` follows; with a token,
+``token_gate.TokenGate`` checks it in front of the SDK's server, which has no check of its own.
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ class FoxgloveLive:
     """A Foxglove WebSocket server fed frame by frame (a ``realtime.pipeline.FrameSink``).
 
     The server starts on ``__enter__`` and stops on ``__exit__``; ``port`` is the bound port
-    (useful with port 0, which lets the system choose a free one).
+    (useful with port 0, which lets the system choose a free one). ``token`` is required for
+    any address but loopback; clients then present it (``ws://HOST:PORT/?token=TOKEN``).
     """
 
     def __init__(
@@ -107,25 +109,25 @@ class FoxgloveLive:
         name: str = "emoblend",
     ) -> None:
         self._fg = require("foxglove", "the live Foxglove view")
-        if not is_loopback(host):
+        if not is_loopback(host) and not token:
             raise EmoblendError(
-                f"--foxglove {host}:{port} would let anyone on the network watch this camera; "
-                "Foxglove's live protocol has no login, so emoblend serves it on loopback only: "
-                f"use --foxglove {port} and reach it through an SSH tunnel "
-                f"(ssh -L {port}:127.0.0.1:{port} ROBOT)"
-            ) if token is None else EmoblendError(
-                "--token is not supported by --foxglove yet (the Foxglove server checks no "
-                f"token); serve on loopback (--foxglove {port}) and use an SSH tunnel"
+                f"--foxglove {host}:{port} would show this camera to anyone on the network; "
+                "serving beyond loopback needs a token: --token TOKEN (or EMOBLEND_TOKEN), "
+                "and clients then connect to ws://HOST:PORT/?token=TOKEN"
             )
+        self.token = token or None
         self.host, self.requested_port = host, port
         self.jpeg_quality = int(jpeg_quality)
         self.name = name
         self.clock = StreamClock(wall_clock=True)
         self.frames_published = 0
         self.server = None
+        self._gate = None
 
     @property
     def port(self) -> int:
+        if self._gate is not None:
+            return self._gate.port
         return self.server.port if self.server is not None else self.requested_port
 
     @property
@@ -141,11 +143,18 @@ class FoxgloveLive:
         self._image = CompressedImageChannel(IMAGE_TOPIC, context=self._context)
         self._annotations = ImageAnnotationsChannel(ANNOTATIONS_TOPIC, context=self._context)
         self._readings = fg.Channel(READINGS_TOPIC, schema=READINGS_SCHEMA, context=self._context)
+        # With a token, the SDK's server hides on a free loopback port behind the token gate.
+        host, port = ("127.0.0.1", 0) if self.token else (self.host, self.requested_port)
         try:
-            self.server = fg.start_server(
-                name=self.name, host=self.host, port=self.requested_port, context=self._context
-            )
-        except Exception as error:  # the SDK raises its own error type for a busy port
+            self.server = fg.start_server(name=self.name, host=host, port=port,
+                                          context=self._context)
+            if self.token:
+                from .token_gate import TokenGate
+
+                self._gate = TokenGate(self.host, self.requested_port, self.server.port,
+                                       self.token)
+        except (OSError, RuntimeError) as error:  # a busy port, an address not on this machine
+            self.__exit__()
             raise EmoblendError(
                 f"cannot serve Foxglove on {self.host}:{self.requested_port} ({error}); "
                 "choose another port with --foxglove PORT"
@@ -153,6 +162,9 @@ class FoxgloveLive:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._gate is not None:
+            self._gate.close()
+            self._gate = None
         if self.server is not None:
             self.server.stop()
             self.server = None

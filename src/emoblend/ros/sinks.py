@@ -16,9 +16,11 @@ def stream_sinks(
     bag: str | os.PathLike | None = None,
     bag_images: bool = False,
     foxglove: str | None = None,
+    token: str | None = None,
     live: bool = False,
 ) -> list:
-    """A BagWriter for ``bag`` and a FoxgloveLive for ``foxglove`` ([HOST:]PORT), as asked.
+    """A BagWriter for ``bag`` and a FoxgloveLive for ``foxglove`` ([HOST:]PORT), as asked;
+    ``token`` is what Foxglove clients must present (needed beyond loopback).
 
     ``live`` stamps the bag with the wall clock; otherwise with the video's frame times.
     """
@@ -33,5 +35,5 @@ def stream_sinks(
         from .foxglove_live import FoxgloveLive, parse_address
 
         host, port = parse_address(foxglove)
-        sinks.append(FoxgloveLive(host, port))
+        sinks.append(FoxgloveLive(host, port, token=token))
     return sinks

@@ -310,7 +310,7 @@ def test_live_serves_foxglove_to_a_real_client_and_records_a_wall_clock_bag(
     assert got["serverInfo"]["name"] == "emoblend"
     channels = got["channels"]
     assert {t: c["schemaName"] for t, c in channels.items()} == {
-        "/camera/image/compressed": "foxglove.CompressedImage",
+        "/camera/image_raw/compressed": "foxglove.CompressedImage",
         "/camera/annotations": "foxglove.ImageAnnotations",
         "/emoblend/readings": channels["/emoblend/readings"]["schemaName"],
     }
@@ -328,7 +328,7 @@ def test_live_serves_foxglove_to_a_real_client_and_records_a_wall_clock_bag(
             (x, y), (x + w, y), (x + w, y + h), (x, y + h)]
         assert m.texts[0].text.startswith(f"#0 {row['stable_label']} ")
 
-    images = got["messages"]["/camera/image/compressed"]
+    images = got["messages"]["/camera/image_raw/compressed"]
     assert images, "no image reached the subscribed client"
     stamps = {t for t, _ in annotations}
     assert any(t in stamps for t, _ in images)  # images and boxes share their frames' stamps
@@ -391,6 +391,21 @@ def test_live_foxglove_with_a_token_lets_in_only_clients_that_give_it(rosbags, m
     assert proc.returncode == 0, stderr
     assert got["serverInfo"]["name"] == "emoblend"
     assert sum(1 for _, m in got["messages"]["/camera/annotations"] if m.points) >= 5
+
+
+def test_the_foxglove_layout_file_is_the_one_the_code_makes():
+    pytest.importorskip(
+        "foxglove", reason='foxglove-sdk is not installed: pip install "emoblend[ros]"')
+    from emoblend.classify.classifier import load_classifier
+    from emoblend.ros.foxglove_live import ANNOTATIONS_TOPIC, IMAGE_TOPIC, layout, layout_json
+
+    shipped = Path(__file__).resolve().parents[1] / "docs" / "foxglove-layout.json"
+    assert shipped.read_text() == layout_json(load_classifier().info.classes)
+    panels = layout(SEVEN)["configById"]
+    assert panels["Image!emoblend"]["imageMode"]["imageTopic"] == IMAGE_TOPIC
+    assert panels["Image!emoblend"]["imageMode"]["annotations"] == {
+        ANNOTATIONS_TOPIC: {"visible": True}}
+    assert [p["label"] for p in panels["Plot!emoblend"]["paths"]][:7] == list(SEVEN)
 
 
 def test_live_foxglove_elsewhere_than_loopback_needs_a_token(media):

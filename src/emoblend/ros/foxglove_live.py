@@ -5,13 +5,16 @@
 "Foxglove WebSocket" -> ``ws://HOST:PORT``) shows it with ``docs/foxglove-layout.json``.
 Three channels:
 
-- ``/camera/image/compressed`` (``foxglove.CompressedImage``, JPEG): the camera frame. It is
+- ``/camera/image_raw/compressed`` (``foxglove.CompressedImage``, JPEG): the camera frame, on
+  the topic a bag made with ``--bag-images`` keeps it on, so one layout shows both. It is
   encoded only while a client subscribes: the robot pays nothing when nobody watches.
 - ``/camera/annotations`` (``foxglove.ImageAnnotations``): each face's box as a closed line
   and its stable label with confidence as text, in the image's pixels, stamped like the frame,
   so Foxglove's Image panel draws them over it. The metadata names the frame index.
 - ``/emoblend/readings`` (JSON): per frame, every face's probabilities (the classifier's own
   labels), raw and stable label and confidence, for a Plot or Raw Messages panel.
+
+``layout_json`` writes the Foxglove layout (``docs/foxglove-layout.json``) for these topics.
 
 Timestamps are the wall clock (``clock.StreamClock``). The server binds to loopback by default;
 another address is refused without a token, the rule ``emoblend serve`` follows; with a token,
@@ -21,11 +24,14 @@ another address is refused without a token, the rule ``emoblend serve`` follows;
 from __future__ import annotations
 
 import ipaddress
+import json
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import cv2
 
 from ..errors import EmoblendError
+from .bag import IMAGE_TOPIC, face_topic
 from .clock import StreamClock, split_ns
 from .extra import require
 
@@ -35,7 +41,6 @@ if TYPE_CHECKING:
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-IMAGE_TOPIC = "/camera/image/compressed"
 ANNOTATIONS_TOPIC = "/camera/annotations"
 READINGS_TOPIC = "/emoblend/readings"
 FRAME_ID = "camera"
@@ -230,3 +235,50 @@ class FoxgloveLive:
             log_time=ns,
         )
         self.frames_published += 1
+
+
+def layout(labels: Iterable[str]) -> dict:
+    """A Foxglove layout (the app's "Import from file" format) for a classifier's ``labels``.
+
+    Left, the Image panel: the camera with the boxes and labels drawn over it. Right, a Plot of
+    face 0's probabilities and stable confidence (live), and of its ``/expression`` confidence
+    (a bag), over the Raw Messages of the readings (live) and of the expression (a bag). Panel
+    configurations are built with foxglove-sdk's own layout classes, so their keys are the app's.
+    """
+    fl = require("foxglove.layouts", "the Foxglove layout")
+    readings = f"{READINGS_TOPIC}.faces[:]{{face_id==0}}"
+    expression = face_topic(0, "expression")
+    plotted = [(f"{readings}.probabilities.{label}", label) for label in labels] + [
+        (f"{readings}.confidence", "stable confidence"),
+        (f"{expression}.confidence", "bag: expression confidence"),
+    ]
+    series = [fl.PlotSeries(value=value, label=label, enabled=True,
+                            timestamp_method="receiveTime") for value, label in plotted]
+    panels = {
+        "Image!emoblend": fl.ImageConfig(image_mode=fl.ImageModeConfig(
+            image_topic=IMAGE_TOPIC,
+            annotations={ANNOTATIONS_TOPIC: fl.ImageAnnotationSettings(visible=True)},
+        )),
+        "Plot!emoblend": fl.PlotConfig(paths=series, min_y_value=0.0, max_y_value=1.0,
+                                       show_legend=True, is_synced=True),
+        "RawMessages!readings": fl.RawMessagesConfig(topic_path=READINGS_TOPIC),
+        "RawMessages!expression": fl.RawMessagesConfig(topic_path=expression),
+    }
+    return {
+        "configById": {key: json.loads(config.to_json()) for key, config in panels.items()},
+        "globalVariables": {},
+        "userNodes": {},
+        "playbackConfig": {"speed": 1},
+        "layout": {
+            "direction": "row", "splitPercentage": 55, "first": "Image!emoblend",
+            "second": {
+                "direction": "column", "splitPercentage": 50, "first": "Plot!emoblend",
+                "second": {"direction": "row", "first": "RawMessages!readings",
+                           "second": "RawMessages!expression"},
+            },
+        },
+    }
+
+
+def layout_json(labels: Iterable[str]) -> str:
+    return json.dumps(layout(labels), indent=2) + "\n"

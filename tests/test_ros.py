@@ -134,6 +134,34 @@ def test_cdr_round_trips_through_rosbags_and_the_schemas_are_the_shipped_ones(vi
         "RIHS01_411b88e0604397d44775d8ec6a4bc69398fb0dfbfe864c33a40fa99ee85f1b00")
 
 
+FOXGLOVE_READER = Path(__file__).parent / "foxglove_reader"
+
+
+def test_foxglove_s_own_readers_decode_the_bag(video_bag):
+    """The Foxglove app's MCAP and ROS 2 libraries (npm: @mcap/core, @foxglove/rosmsg,
+    @foxglove/rosmsg2-serialization, run by Node) parse the bag's schemas and decode every
+    message to what rosbags reads."""
+    import shutil
+
+    node = shutil.which("node")
+    if node is None or not (FOXGLOVE_READER / "node_modules").is_dir():
+        pytest.skip("needs Node.js and `npm ci --prefix tests/foxglove_reader` (.ci/run does it)")
+    bag, _ = video_bag
+    proc = subprocess.run([node, FOXGLOVE_READER / "read_bag.mjs", bag / "bag.mcap"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout)
+    topics = _read_bag(bag)
+    assert {t: (v["schema"], v["count"]) for t, v in seen["topics"].items()} == {
+        t: (m[0][2].msgtype, len(m)) for t, m in topics.items()}
+    assert {v["encoding"] for v in seen["topics"].values()} == {"ros2msg"}
+    ours = topics["/humans/faces/face_0/expression"]
+    assert [(e["expression"], int(e["stamp_ns"])) for e in seen["expressions"]] == [
+        (m.expression, t) for t, m, *_ in ours]
+    assert [e["confidence"] for e in seen["expressions"]] == pytest.approx(
+        [m.confidence for _, m, *_ in ours])
+
+
 def test_three_and_seven_class_labels_map_to_the_messages_constants():
     constants = expression_constants()
     assert constants["NEUTRAL"] == "neutral" and len(constants) == 25

@@ -436,11 +436,17 @@ def test_the_foxglove_layout_file_is_the_one_the_code_makes():
     assert [p["label"] for p in panels["Plot!emoblend"]["paths"]][:7] == list(SEVEN)
 
 
-def test_live_foxglove_elsewhere_than_loopback_needs_a_token(media):
+def test_live_foxglove_beyond_loopback_needs_a_token_and_a_busy_port_is_one_line(media):
     proc = run_cli("live", "--camera", media / "single_face.mp4", "--no-window",
                    "--foxglove", "0.0.0.0:8765")
     assert_user_error(proc, "--token")
     assert_user_error(run_cli("live", "--foxglove", "localhost:http"), "[HOST:]PORT")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        proc = run_cli("live", "--camera", media / "single_face.mp4", "--no-window",
+                       "--foxglove", str(busy.getsockname()[1]))
+    assert_user_error(proc, "cannot serve Foxglove", "--foxglove PORT")
 
 
 def test_without_the_extra_a_one_line_error_names_the_install(media, tmp_path):

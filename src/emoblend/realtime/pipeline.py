@@ -164,7 +164,7 @@ def process_video(
         estimator = stack.enter_context(EmotionEstimator.create_from_options(options))
         sink = stack.enter_context(VideoSink(annotated, source.fps)) if annotated else None
         writer = stack.enter_context(TimelineWriter(timeline)) if timeline else None
-        entered = [stack.enter_context(sink) for sink in sinks]
+        entered = [stack.enter_context(s) for s in sinks]
         callbacks = [on_frame] if on_frame else []
         if progress:
             bar = stack.enter_context(progress_bar())

@@ -121,6 +121,8 @@ class FoxgloveLive:
                 "and clients then connect to ws://HOST:PORT/?token=TOKEN"
             )
         self.token = token or None
+        if self.token:
+            require("websockets", "a --token for the live Foxglove view")
         self.host, self.requested_port = host, port
         self.jpeg_quality = int(jpeg_quality)
         self.name = name

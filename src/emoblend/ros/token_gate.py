@@ -33,8 +33,7 @@ class TokenGate:
     """Serve ``host:port``; pass clients with ``token`` on to ``ws://127.0.0.1:upstream_port``."""
 
     def __init__(self, host: str, port: int, upstream_port: int, token: str) -> None:
-        require("websockets", "a --token for the live Foxglove view")
-        from websockets.sync.server import serve
+        serve = require("websockets.sync.server", "a --token for the live Foxglove view").serve
 
         self.token = token.encode()
         self.upstream = f"ws://127.0.0.1:{upstream_port}"

@@ -77,13 +77,15 @@ class BagWriter:
     ::
 
         with BagWriter("session_bag", images=True, wall_clock=True) as bag:
-            for reading_list, frame in ...:
-                bag.write(reading_list, timestamp_ms=t, image=frame)
+            while (frame := camera.read()[1]) is not None:
+                t = now_ms()
+                bag.write(estimator.process(frame, t), timestamp_ms=t, image=frame)
 
-    ``images`` also records each frame as JPEG (``jpeg_quality``); then ``image`` must be
-    given to :meth:`write`, which also gives the size the ROIs are normalized by (without
-    images, pass ``image`` or ``image_size=(width, height)``). ``wall_clock`` stamps with the
-    wall clock (live); otherwise stamps are the frames' own times (a video's timeline).
+    ``images`` also records each frame (BGR, as OpenCV delivers it) as JPEG (``jpeg_quality``);
+    then ``image`` must be given to :meth:`write`, which also gives the size the ROIs are
+    normalized by (without images, pass ``image`` or ``image_size=(width, height)``).
+    ``wall_clock`` stamps with the wall clock (live); otherwise stamps are the frames' own
+    times (a video's timeline).
     """
 
     def __init__(

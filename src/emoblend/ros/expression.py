@@ -14,8 +14,9 @@ the switch of a node written against the constants. How sure the reading is trav
 ``confidence``. A seven-class model names its emotions, and they map one to one.
 
 A label with no constant (say, "contempt" from some future model) is refused with
-:class:`ExpressionError` when the mapping is built, before anything is written, rather than
-published as a string no ROS node expects.
+:class:`ExpressionError` when the mapping is built (a bag writer builds it from its first
+reading's label set, and the failed run leaves no bag), rather than published as a string no
+ROS node expects.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import os
 from contextlib import ExitStack
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,8 +60,11 @@ def face_topic(face_id: int, leaf: str) -> str:
     return f"/humans/faces/{face_name(face_id)}/{leaf}"
 
 
+@cache
 def typestore():
-    """ROS 2 Jazzy's types plus hri_msgs, registered from the .msg files shipped in ros/msgs/."""
+    """ROS 2 Jazzy's types plus hri_msgs, registered from the .msg files shipped in ros/msgs/.
+
+    One per process: registering and compiling the (de)serializers costs ~0.1 s."""
     typesys = require("rosbags.typesys", "a ROS 2 bag")
     store = typesys.get_typestore(typesys.Stores.ROS2_JAZZY)
     types = {}

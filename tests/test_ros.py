@@ -45,6 +45,13 @@ def rosbags():
         "rosbags", reason='rosbags is not installed: pip install "emoblend[ros]"')
 
 
+@pytest.fixture(scope="module")
+def ros_extra(rosbags):
+    """The whole [ros] extra: rosbags, foxglove-sdk and websockets (also the tests' client)."""
+    for module in ("foxglove", "websockets"):
+        pytest.importorskip(module, reason=f'{module} missing: pip install "emoblend[ros]"')
+
+
 def _read_bag(path: Path) -> dict[str, list]:
     """Every message of a bag by topic, as (log time ns, message, connection, raw CDR)."""
     from rosbags.highlevel import AnyReader
@@ -317,7 +324,7 @@ async def _foxglove_client(url: str, want: int, timeout: float) -> dict:
 
 
 def test_live_serves_foxglove_to_a_real_client_and_records_a_wall_clock_bag(
-        rosbags, media, tmp_path):
+        ros_extra, media, tmp_path):
     clip = _looped_clip(media, tmp_path / "looped.mp4", loops=4)
     port, timeline, bag = _free_port(), tmp_path / "live.jsonl", tmp_path / "live_bag"
     started_ns = time.time_ns()
@@ -344,17 +351,16 @@ def test_live_serves_foxglove_to_a_real_client_and_records_a_wall_clock_bag(
     }
     assert channels["/emoblend/readings"]["encoding"] == "json"
 
-    rows = {(r["frame"], r["face_id"]): r
-            for r in map(json.loads, timeline.read_text().splitlines())}
+    # one face per frame (--num-faces 1); its id may change if the machine stalls over a second
+    rows = {r["frame"]: r for r in map(json.loads, timeline.read_text().splitlines())}
     annotations = [(t, m) for t, m in got["messages"]["/camera/annotations"] if m.points]
     assert len(annotations) >= 20
     for _, m in annotations:
-        frame = int({kv.key: kv.value for kv in m.metadata}["frame"])
-        row = rows[(frame, 0)]
+        row = rows[int({kv.key: kv.value for kv in m.metadata}["frame"])]
         x, y, w, h = row["x"], row["y"], row["w"], row["h"]
         assert [(p.x, p.y) for p in m.points[0].points] == [
             (x, y), (x + w, y), (x + w, y + h), (x, y + h)]
-        assert m.texts[0].text.startswith(f"#0 {row['stable_label']} ")
+        assert m.texts[0].text.startswith(f"#{row['face_id']} {row['stable_label']} ")
 
     images = got["messages"]["/camera/image_raw/compressed"]
     assert images, "no image reached the subscribed client"
@@ -367,21 +373,24 @@ def test_live_serves_foxglove_to_a_real_client_and_records_a_wall_clock_bag(
 
     for _, reading in got["messages"]["/emoblend/readings"]:
         for face in reading["faces"]:
-            row = rows[(reading["frame"], face["face_id"])]
+            row = rows[reading["frame"]]
+            assert face["face_id"] == row["face_id"]
             assert face["box"] == [row["x"], row["y"], row["w"], row["h"]]
             assert list(face["probabilities"]) == list(load_classifier().info.classes)
             assert face["stable_label"] == row["stable_label"]
 
     # the bag of the same session: wall-clock stamps, spaced as the frames were
-    expression = _read_bag(bag)["/humans/faces/face_0/expression"]
-    times = [r["time_ms"] for (_, face_id), r in sorted(rows.items()) if face_id == 0]
-    stamps = [t for t, *_ in expression]
-    assert len(stamps) == len(times) == 4 * 72
+    recorded = _read_bag(bag)
+    stamps = sorted(t for topic, messages in recorded.items() if topic.endswith("/expression")
+                    for t, *_ in messages)
+    times = [rows[frame]["time_ms"] for frame in sorted(rows)]
+    assert len(stamps) == len(times) == len(recorded["/humans/faces/tracked"]) == 4 * 72
     assert started_ns < stamps[0] < stamps[-1] < time.time_ns()
     assert [s - stamps[0] for s in stamps] == [(t - times[0]) * 1_000_000 for t in times]
 
 
-def test_live_foxglove_with_a_token_lets_in_only_clients_that_give_it(rosbags, media, tmp_path):
+def test_live_foxglove_with_a_token_lets_in_only_clients_that_give_it(
+        ros_extra, media, tmp_path):
     """The rule of `emoblend serve`: with --token, a client without it or with a wrong one is
     refused (HTTP 401 before the WebSocket opens); one with it gets the live channels."""
     import websockets
@@ -421,9 +430,7 @@ def test_live_foxglove_with_a_token_lets_in_only_clients_that_give_it(rosbags, m
     assert sum(1 for _, m in got["messages"]["/camera/annotations"] if m.points) >= 5
 
 
-def test_the_foxglove_layout_file_is_the_one_the_code_makes():
-    pytest.importorskip(
-        "foxglove", reason='foxglove-sdk is not installed: pip install "emoblend[ros]"')
+def test_the_foxglove_layout_file_is_the_one_the_code_makes(ros_extra):
     from emoblend.classify.classifier import load_classifier
     from emoblend.ros.foxglove_live import ANNOTATIONS_TOPIC, IMAGE_TOPIC, layout, layout_json
 
@@ -436,7 +443,8 @@ def test_the_foxglove_layout_file_is_the_one_the_code_makes():
     assert [p["label"] for p in panels["Plot!emoblend"]["paths"]][:7] == list(SEVEN)
 
 
-def test_live_foxglove_beyond_loopback_needs_a_token_and_a_busy_port_is_one_line(media):
+def test_live_foxglove_beyond_loopback_needs_a_token_and_a_busy_port_is_one_line(
+        ros_extra, media):
     proc = run_cli("live", "--camera", media / "single_face.mp4", "--no-window",
                    "--foxglove", "0.0.0.0:8765")
     assert_user_error(proc, "--token")

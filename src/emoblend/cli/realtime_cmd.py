@@ -15,6 +15,13 @@ ModelOption = typer.Option(
     None, "--model", help="Classifier: a bundled name or an .onnx path (default: the shipped one)."
 )
 NumFacesOption = typer.Option(1, "--num-faces", min=1, help="Most faces to read per frame.")
+BagOption = typer.Option(
+    None, "--bag", help="Also write a ROS 2 bag (REP-155 topics, MCAP) to this new folder "
+    '(needs pip install "emoblend[ros]").', file_okay=False,
+)
+BagImagesOption = typer.Option(
+    False, "--bag-images", help="Also record the frames in the bag (JPEG CompressedImage)."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -52,19 +59,24 @@ def video(
     model: str | None = ModelOption,
     num_faces: int = NumFacesOption,
     face_model: Path | None = FaceModelOption,
+    bag: Path | None = BagOption,
+    bag_images: bool = BagImagesOption,
 ) -> None:
     """Read the emotion of each face in a video, frame by frame, with steady labels."""
     from ..realtime.estimator import EstimatorOptions
     from ..realtime.pipeline import process_video
+    from ..ros.sinks import stream_sinks
 
     summary = process_video(
         input,
         EstimatorOptions(classifier=model, num_faces=num_faces, face_model=face_model),
         annotated=output, timeline=timeline, plot=plot, progress=True,
+        sinks=stream_sinks(bag=bag, bag_images=bag_images),
     )
     out = Console()
     _summary_lines(summary, out)
-    for what, path in (("annotated video", output), ("timeline", timeline), ("plot", plot)):
+    for what, path in (("annotated video", output), ("timeline", timeline), ("plot", plot),
+                       ("ROS 2 bag", bag)):
         if path is not None:
             out.print(f"{what} written to {path}", highlight=False)
 
@@ -87,6 +99,18 @@ def live(
     model: str | None = ModelOption,
     num_faces: int = NumFacesOption,
     face_model: Path | None = FaceModelOption,
+    bag: Path | None = BagOption,
+    bag_images: bool = BagImagesOption,
+    foxglove: str | None = typer.Option(
+        None, "--foxglove", metavar="[HOST:]PORT",
+        help="Serve a live Foxglove view (camera, boxes, readings) on this address; "
+        "127.0.0.1 unless a host is given (8765 is Foxglove's usual port).",
+    ),
+    token: str | None = typer.Option(
+        None, "--token", envvar="EMOBLEND_TOKEN",
+        help="Token Foxglove clients must give (ws://HOST:PORT/?token=TOKEN); needed for "
+        "any --foxglove host but loopback.",
+    ),
 ) -> None:
     """Read emotions live from a camera, with an overlay: box, label, confidence bar, fps."""
     from contextlib import ExitStack
@@ -97,9 +121,12 @@ def live(
     from ..io.timeline import TimelineWriter, timeline_format
     from ..realtime.estimator import EmotionEstimator, EstimatorOptions
     from ..realtime.pipeline import run_stream
+    from ..ros.sinks import stream_sinks
 
     if timeline is not None:
         timeline_format(timeline)
+    sinks = stream_sinks(bag=bag, bag_images=bag_images, foxglove=foxglove, token=token,
+                         live=True)
     out = Console()
     last_labels: dict[int, str] = {}
 
@@ -132,10 +159,14 @@ def live(
             EstimatorOptions(classifier=model, num_faces=num_faces, face_model=face_model)))
         writer = (stack.enter_context(TimelineWriter(timeline, estimator.labels))
                   if timeline else None)
+        for sink in sinks:
+            stack.enter_context(sink)
+            if getattr(sink, "url", None):
+                out.print(f"Foxglove live view on {sink.url}", highlight=False)
         try:
             run_stream(source, estimator, annotate=None if no_window else show,
                        on_row=writer.write if writer else None, on_frame=report,
-                       keep_rows=False)
+                       keep_rows=False, sinks=sinks)
         except (Stop, KeyboardInterrupt):
             pass  # the normal way to end a live session: outputs are kept
         finally:
@@ -143,6 +174,8 @@ def live(
                 cv2.destroyAllWindows()
     if timeline is not None:
         out.print(f"timeline written to {timeline}", highlight=False)
+    if bag is not None:
+        out.print(f"ROS 2 bag written to {bag}", highlight=False)
 
 
 def _check_display() -> None:

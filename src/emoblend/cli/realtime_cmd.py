@@ -52,14 +52,30 @@ def video(
     model: str | None = ModelOption,
     num_faces: int = NumFacesOption,
     face_model: Path | None = FaceModelOption,
+    server: str | None = typer.Option(
+        None, "--server", help="Read the frames on an `emoblend serve` server (ws://HOST:PORT) "
+        "instead of here; the outputs are the same."),
+    token: str | None = typer.Option(
+        None, "--token", envvar="EMOBLEND_TOKEN", help="The server's token (with --server)."),
 ) -> None:
     """Read the emotion of each face in a video, frame by frame, with steady labels."""
     from ..realtime.estimator import EstimatorOptions
     from ..realtime.pipeline import process_video
 
+    make_estimator = None
+    if server is not None:
+        if model is not None or num_faces != 1 or face_model is not None:
+            raise EmoblendError("with --server the server's own --model, --num-faces and "
+                                "--face-model apply; drop them here (set them on emoblend serve)")
+        from ..serve.client import RemoteEstimator
+
+        def make_estimator():  # noqa: ANN202 - connects once the video has opened
+            return RemoteEstimator(server, token=token)
+
     summary = process_video(
         input,
         EstimatorOptions(classifier=model, num_faces=num_faces, face_model=face_model),
+        make_estimator=make_estimator,
         annotated=output, timeline=timeline, plot=plot, progress=True,
     )
     out = Console()

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,18 @@ from ..io.video import Frame, VideoSink, VideoSource, check_video_output
 from ..progress import progress_bar
 from .estimator import EmotionEstimator, EmotionReading, EstimatorOptions
 from .stabilizer import count_switches
+
+
+class Estimator(Protocol):
+    """What the frame loop needs of an estimator: :class:`EmotionEstimator` in this process,
+    or :class:`emoblend.serve.client.RemoteEstimator` reading frames on a server."""
+
+    options: EstimatorOptions
+
+    def process(self, frame: np.ndarray, timestamp_ms: int | None = None
+                ) -> list[EmotionReading]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -77,7 +90,7 @@ class StreamSummary:
 
 def run_stream(
     frames: Iterable[Frame],
-    estimator: EmotionEstimator,
+    estimator: Estimator,
     *,
     annotate: Callable[[np.ndarray], None] | None = None,
     on_row: Callable[[dict], None] | None = None,
@@ -121,8 +134,9 @@ def run_stream(
 
 def process_video(
     path: str | os.PathLike,
-    options: EstimatorOptions,
+    options: EstimatorOptions | None = None,
     *,
+    make_estimator: Callable[[], Estimator] | None = None,
     annotated: str | os.PathLike | None = None,
     timeline: str | os.PathLike | None = None,
     plot: str | os.PathLike | None = None,
@@ -132,7 +146,9 @@ def process_video(
     """Read a video file and write any of: an annotated video, a timeline, a timeline plot.
 
     Outputs are checked before any work starts and written atomically: if the video turns out
-    to be truncated half-way, none of them appears.
+    to be truncated half-way, none of them appears. The frames go through the estimator
+    ``make_estimator()`` returns when given (a remote one, say: it is made once the video has
+    opened, and closed at the end), else through an :class:`EmotionEstimator` from ``options``.
     """
     if annotated is not None:
         check_video_output(annotated)
@@ -144,7 +160,11 @@ def process_video(
     source = VideoSource(path)
     with ExitStack() as stack:
         stack.enter_context(source)
-        estimator = stack.enter_context(EmotionEstimator.create_from_options(options))
+        if make_estimator is None:
+            estimator = EmotionEstimator.create_from_options(options or EstimatorOptions())
+        else:
+            estimator = make_estimator()
+        stack.callback(estimator.close)
         sink = stack.enter_context(VideoSink(annotated, source.fps)) if annotated else None
         writer = stack.enter_context(TimelineWriter(timeline)) if timeline else None
         callbacks = [on_frame] if on_frame else []

@@ -41,8 +41,8 @@ def http(url: str, data: bytes | None = None, headers: dict | None = None,
 class Server:
     """``with Server(tmp_path, "--token", "t") as server:`` runs a real server until the end."""
 
-    def __init__(self, folder: Path, *args: str) -> None:
-        self.port = free_port()
+    def __init__(self, folder: Path, *args: str, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/v1/stream"
         self.args = ["--port", str(self.port), *args]

@@ -312,3 +312,24 @@ def test_remote_estimator_at_jpeg_95_matches_local_on_a_clip_where_a_face_appear
     assert len(a) > 30 and len(b) > 30  # one face at most per frame (--num-faces 1)
     merged = a.merge(b, on="frame", how="outer", suffixes=("_l", "_r"))
     assert (merged["stable_label_l"] == merged["stable_label_r"]).mean() >= 0.98
+
+
+def test_remote_estimator_reconnects_to_a_restarted_server_and_raises_server_errors(
+        media, tmp_path):
+    from emoblend.serve.client import RemoteEstimator, ServerError
+
+    capture = cv2.VideoCapture(str(media / "single_face.mp4"))
+    frames = [capture.read()[1] for _ in range(3)]
+    capture.release()
+    noise = np.random.default_rng(1).integers(0, 256, (360, 640, 3), dtype=np.uint8)
+    with Server(tmp_path, "--max-frame-bytes", str(MAX_FRAME_BYTES)) as first:
+        estimator = RemoteEstimator(f"ws://127.0.0.1:{first.port}")
+        assert len(estimator.process(frames[0], 0)) == 1
+        with pytest.raises(ServerError, match="max-frame-bytes"):
+            estimator.process(noise, 33)  # PNG of noise: about 700 KB
+        assert estimator.classes == tuple(estimator.server["classes"])
+    with Server(tmp_path, port=first.port):
+        assert len(estimator.process(frames[1], 66)) == 1  # the old connection is gone
+        assert estimator.reconnects == 1
+        assert len(estimator.process(frames[2], 100)) == 1
+    estimator.close()

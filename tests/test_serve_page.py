@@ -29,6 +29,13 @@ def write_y4m(clip: Path, out: Path) -> Path:
     return out
 
 
+def wait_for_status(page, text: str) -> None:  # noqa: ANN001 - a Playwright page
+    """Until the page's status line says ``text``."""
+    page.wait_for_function(
+        "text => document.getElementById('status').textContent.includes(text)", arg=text,
+        timeout=60_000)
+
+
 @pytest.fixture()
 def browser_page(media, tmp_path):
     need_serve_extra()
@@ -71,16 +78,12 @@ def test_the_page_reads_the_camera_happy_and_says_when_the_server_is_lost(browse
         if os.environ.get("EMOBLEND_SCREENSHOT"):
             shutil.copy(shot, os.environ["EMOBLEND_SCREENSHOT"])
         server.stop()
-        page.wait_for_function(
-            "() => document.getElementById('status').textContent.includes('Lost the server')",
-            timeout=30_000)
+        wait_for_status(page, "Lost the server")
 
 
 def test_the_page_says_the_token_is_wrong(browser_page, tmp_path):
     page = browser_page
     with Server(tmp_path, "--token", TOKEN) as server:
         page.goto(f"{server.url}/?token=not-{TOKEN}")
-        page.wait_for_function(
-            "() => document.getElementById('status').textContent"
-            ".includes('Wrong or missing token')", timeout=60_000)
+        wait_for_status(page, "Wrong or missing token")
         assert page.evaluate("window.emoblendLast") is None

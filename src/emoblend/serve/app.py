@@ -8,6 +8,7 @@ estimator) and closes it, with any stream still open, at shutdown.
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import threading
 from collections.abc import Mapping
@@ -36,6 +37,8 @@ from .stream import StreamSession
 STATIC = Path(str(resources.files("emoblend.serve") / "static"))
 MULTIPART_OVERHEAD = 64 * 1024
 """Room for multipart headers on top of --max-frame-bytes before a body is refused unread."""
+DRAIN_LIMIT = 64 * 2**20
+"""Bodies refused with 413 are read and dropped up to this size so the client sees the 413."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,15 @@ class Serving:
             classifier=classifier, num_faces=config.num_faces, running_mode="image",
             face_model=config.face_model))
         return cls(config, classifier, photos)
+
+    @functools.cached_property
+    def models(self) -> list[ModelEntry]:
+        """The bundled classifiers' sidecars, read once."""
+        current = self.classifier
+        return [ModelEntry(name=name, serving=name == current.name,
+                           sidecar=(current if name == current.name
+                                    else load_classifier(name)).info.raw)
+                for name in available_models()]
 
     def stream_options(self) -> EstimatorOptions:
         return EstimatorOptions(classifier=self.classifier, num_faces=self.config.num_faces,
@@ -142,29 +154,43 @@ def require_token(request: Request) -> None:
                                  "(or ?token=TOKEN)", headers={"WWW-Authenticate": "Bearer"})
 
 
+async def _too_large(request: Request, limit: int, received: int = 0) -> HTTPException:
+    """The 413, after reading (not keeping) the rest of a moderately large body: a server that
+    answers while the client still sends makes the connection reset, and most HTTP clients
+    then report the reset instead of the 413."""
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > DRAIN_LIMIT:
+            break
+    return _over(limit)
+
+
+def _over(limit: int) -> HTTPException:
+    return HTTPException(413, f"photo over {limit:,} bytes (--max-frame-bytes)")
+
+
 async def photo_bytes(request: Request) -> bytes:
     """The photo in the body (raw, or multipart field ``file``), refused past the limit."""
     limit = serving(request).config.max_frame_bytes
-    too_large = HTTPException(413, f"photo over {limit:,} bytes (--max-frame-bytes)")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
-        raise too_large
+        raise await _too_large(request, limit)
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=10)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise HTTPException(400, "the multipart body has no file field named 'file'")
-        data = await upload.read(limit + 1)
+        data = await upload.read(limit + 1)  # the form has read the whole body already
+        if len(data) > limit:
+            raise _over(limit)
     else:
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise too_large
+                raise await _too_large(request, limit, size)
             chunks.append(chunk)
         data = b"".join(chunks)
-    if len(data) > limit:
-        raise too_large
     return data
 
 
@@ -191,12 +217,7 @@ def page() -> FileResponse:
 @api.get("/models", response_model=list[ModelEntry], tags=["models"])
 def models(request: Request) -> list[ModelEntry]:
     """The classifiers bundled with this emoblend, with their sidecar metadata."""
-    current = serving(request).classifier
-    entries = []
-    for name in available_models():
-        sidecar = current.info.raw if name == current.name else load_classifier(name).info.raw
-        entries.append(ModelEntry(name=name, serving=name == current.name, sidecar=sidecar))
-    return entries
+    return serving(request).models
 
 
 @api.post(

@@ -38,6 +38,15 @@ def check_pixels(width: int, height: int) -> None:
         )
 
 
+def check_bytes(data: bytes, max_bytes: int) -> None:
+    """Refuse an encoded image over ``max_bytes`` (the server's --max-frame-bytes)."""
+    if len(data) > max_bytes:
+        raise FrameTooLarge(
+            f"image is {len(data):,} bytes; the server takes at most {max_bytes:,} "
+            "(--max-frame-bytes); send a smaller or more compressed image"
+        )
+
+
 def header_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a PNG, JPEG, WebP or BMP header, or None if it cannot tell."""
     try:
@@ -98,11 +107,7 @@ def decode_frame(data: bytes, max_bytes: int) -> np.ndarray:
     Raises :class:`FrameTooLarge` or :class:`FrameUnreadable` with a one-line message.
     Gray, 16-bit and transparent images are converted as ``emoblend images`` reads files.
     """
-    if len(data) > max_bytes:
-        raise FrameTooLarge(
-            f"image is {len(data):,} bytes; the server takes at most {max_bytes:,} "
-            "(--max-frame-bytes); send a smaller or more compressed image"
-        )
+    check_bytes(data, max_bytes)
     if not data:
         raise FrameUnreadable("empty image; send the bytes of a JPEG, PNG, WebP or BMP file")
     size = header_size(data)

@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..errors import EmoblendError
 from ..realtime.estimator import EmotionEstimator, EstimatorOptions
-from .frames import FrameTooLarge, decode_frame
+from .frames import check_bytes, decode_frame
 from .protocol import CLIENT_CLOCK, frame_reply, unpack_frame
 
 log = logging.getLogger("emoblend.serve")
@@ -129,10 +129,7 @@ class StreamSession:
             else:
                 data = message
                 timestamp = max(int(time.monotonic() * 1000), self._last_timestamp + 1)
-            if len(data) > self.max_frame_bytes:
-                raise FrameTooLarge(
-                    f"frame is {len(data):,} bytes; the server takes at most "
-                    f"{self.max_frame_bytes:,} (--max-frame-bytes)")
+            check_bytes(data, self.max_frame_bytes)  # before it takes the slot
         except (ValueError, EmoblendError) as exc:
             await self._send({"error": str(exc), "frame": index})
             return

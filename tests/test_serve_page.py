@@ -36,26 +36,42 @@ def wait_for_status(page, text: str) -> None:  # noqa: ANN001 - a Playwright pag
         timeout=60_000)
 
 
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
 @pytest.fixture()
-def browser_page(media, tmp_path):
+def launch(tmp_path):
+    """launch(*chromium_args) -> a page in a fresh headless Chromium profile."""
     need_serve_extra()
     sync_api = pytest.importorskip("playwright.sync_api",
                                    reason="playwright is missing: pip install -e '.[dev]'")
     if not CHROMIUM.is_file():
         pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)")
-    camera = write_y4m(media / "single_face.mp4", tmp_path / "camera.y4m")
     with sync_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True,
-            viewport={"width": 720, "height": 760},
-            args=["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                  f"--use-file-for-fake-video-capture={camera}", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"])
+        contexts = []
+
+        def start(*args: str):  # noqa: ANN202 - a Playwright page
+            context = playwright.chromium.launch_persistent_context(
+                str(tmp_path / f"profile{len(contexts)}"), executable_path=str(CHROMIUM),
+                headless=True, viewport={"width": 720, "height": 760},
+                args=[*BROWSER_ARGS, *args])
+            contexts.append(context)
+            return context.pages[0] if context.pages else context.new_page()
+
         try:
-            yield context.pages[0] if context.pages else context.new_page()
+            yield start
         finally:
-            context.close()
+            for context in contexts:
+                context.close()
+
+
+@pytest.fixture()
+def browser_page(launch, media, tmp_path):
+    """A page whose camera plays single_face.mp4 (looped), permission granted."""
+    camera = write_y4m(media / "single_face.mp4", tmp_path / "camera.y4m")
+    return launch("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                  f"--use-file-for-fake-video-capture={camera}")
 
 
 def test_the_page_reads_the_camera_happy_and_says_when_the_server_is_lost(browser_page, tmp_path):
@@ -87,3 +103,13 @@ def test_the_page_says_the_token_is_wrong(browser_page, tmp_path):
         page.goto(f"{server.url}/?token=not-{TOKEN}")
         wait_for_status(page, "Wrong or missing token")
         assert page.evaluate("window.emoblendLast") is None
+
+
+def test_the_page_says_when_the_camera_is_refused_or_missing(launch, tmp_path):
+    with Server(tmp_path) as server:
+        refused = launch("--use-fake-device-for-media-stream")  # nobody grants permission
+        refused.goto(server.url + "/")
+        wait_for_status(refused, "Camera permission denied")
+        missing = launch("--use-fake-ui-for-media-stream")  # granted, but no camera at all
+        missing.goto(server.url + "/")
+        wait_for_status(missing, "No camera found")

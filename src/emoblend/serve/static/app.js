@@ -23,6 +23,7 @@ let inFlight = false;
 let sentAt = 0;
 let retryMs = 1000;
 let stopped = false;  // wrong token: retrying cannot help
+let sourceProblem = null;  // why there is no camera: kept on screen until a source works
 const replyTimes = [];  // performance.now() of recent replies, for fps
 let rtt = null;
 const history = [];  // {t, probabilities} of the face drawn in the chart
@@ -71,8 +72,9 @@ function onReply(msg) {
   if (msg.server) {
     classes = msg.server.classes;
     drawLegend();
-    say("Connected: model " + msg.server.model + ". Start the camera or pick a video file.");
-    if (video.srcObject || video.src) say("Reading emotions (model " + msg.server.model + ").");
+    if (sourceProblem) say(sourceProblem, true);
+    else if (video.srcObject || video.src) say("Reading emotions (model " + msg.server.model + ").");
+    else say("Connected: model " + msg.server.model + ". Start the camera or pick a video file.");
     sendFrame();
     return;
   }
@@ -134,16 +136,18 @@ async function startCamera() {
     video.removeAttribute("src");
     video.srcObject = media;
     await video.play();
+    sourceProblem = null;
     say("Reading emotions from the camera.");
     sendFrame();
   } catch (err) {
     if (err.name === "NotAllowedError" || err.name === "SecurityError") {
-      say("Camera permission denied: allow the camera in the browser, or pick a video file.", true);
+      sourceProblem = "Camera permission denied: allow the camera in the browser, or pick a video file.";
     } else if (err.name === "NotFoundError" || err.name === "OverconstrainedError") {
-      say("No camera found: plug one in, or pick a video file.", true);
+      sourceProblem = "No camera found: plug one in, or pick a video file.";
     } else {
-      say("Cannot start the camera (" + err.name + ": " + err.message + "); pick a video file.", true);
+      sourceProblem = "Cannot start the camera (" + err.name + ": " + err.message + "); pick a video file.";
     }
+    if (!stopped) say(sourceProblem, true);
   }
 }
 
@@ -151,7 +155,11 @@ function startFile(file) {
   if (video.srcObject) video.srcObject.getTracks().forEach((track) => track.stop());
   video.srcObject = null;
   video.src = URL.createObjectURL(file);
-  video.play().then(() => { say("Reading emotions from " + file.name + "."); sendFrame(); },
+  video.play().then(() => {
+    sourceProblem = null;
+    say("Reading emotions from " + file.name + ".");
+    sendFrame();
+  },
     () => say("Cannot play " + file.name + " in this browser; try an MP4 (H.264) file.", true));
 }
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import assert_user_error, run_cli
-from serve_support import Server, http, need_serve_extra
+from serve_support import Server, free_port, http, need_serve_extra
 
 need_serve_extra()
 
@@ -64,6 +64,18 @@ def reply_to(ws) -> dict:  # noqa: ANN001
 def test_listening_beyond_loopback_without_a_token_is_refused():
     proc = run_cli("serve", "--host", "0.0.0.0", "--port", "0", timeout=120)
     assert_user_error(proc, "--token", "0.0.0.0")
+
+
+def test_a_taken_port_is_one_line(server):
+    proc = run_cli("serve", "--port", str(server.port), timeout=120)
+    assert_user_error(proc, f"127.0.0.1:{server.port}", "--port")
+
+
+def test_video_to_no_server_is_one_line_and_writes_nothing(media, tmp_path):
+    proc = run_cli("video", media / "single_face.mp4", "--server",
+                   f"ws://127.0.0.1:{free_port()}", "--timeline", tmp_path / "t.csv")
+    assert_user_error(proc, "cannot reach the server")
+    assert not (tmp_path / "t.csv").exists()
 
 
 def test_sigterm_and_ctrl_c_shut_down_cleanly_with_a_stream_open(media, tmp_path):

@@ -85,6 +85,7 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host.strip("[]"), port))
+        sock.listen(2048)  # a second server on this port now fails here, not later
     except OSError as exc:
         sock.close()
         raise EmoblendError(f"cannot listen on {host}:{port} ({exc.strerror}); "

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import typer
 from typer.core import TyperGroup
+
+from ..errors import EmoblendError
 
 FaceModelOption = typer.Option(
     None,
@@ -27,3 +32,52 @@ class DefaultCommandGroup(TyperGroup):
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args.insert(0, self.default_command)
         return super().parse_args(ctx, args)
+
+
+MaxPixelsOption = typer.Option(
+    None, "--max-pixels", min=1,
+    help="Refuse images with more pixels than this, read from the header before decoding "
+    "(default: $EMOBLEND_MAX_PIXELS or 50000000).",
+)
+
+IMAGE_NUM_FACES = 20
+"""Photo commands find every face by default (a group photo); videos follow the largest one."""
+
+PARTIAL_EXIT = 3
+"""Exit status of a batch command that wrote its results but could not read some inputs
+(2 means nothing was done: a user's mistake; 1 is a bug's traceback)."""
+
+
+def image_batch(paths: list[Path], max_pixels: int | None) -> list[Path]:
+    """The image files behind ``paths`` (folders expanded), checked before any model loads.
+
+    Cheap checks only (the files exist, the limit is valid), so ``image not found`` is what a
+    user sees for a mistyped name, even where the face model is missing too.
+    """
+    from ..io.images import check_image_file, expand_image_paths, max_pixels_limit
+
+    max_pixels_limit(max_pixels)
+    files = expand_image_paths(paths)
+    if not files:
+        raise EmoblendError("no image files found in the given folders")
+    if not any(f.is_file() for f in files):
+        check_image_file(files[0])
+    return files
+
+
+def check_batch(failures: list[tuple[Path, str]], total: int) -> None:
+    """Before writing a batch's results: if no file could be read, the first reason (exit 2)."""
+    if failures and len(failures) == total:
+        more = f" (and {total - 1} more files could not be read)" if total > 1 else ""
+        raise EmoblendError(failures[0][1] + more)
+
+
+def finish_batch(failures: list[tuple[Path, str]], total: int) -> None:
+    """After writing a batch's results: if some files failed, a one-line count on stderr and
+    exit status :data:`PARTIAL_EXIT`."""
+    if failures:
+        sys.stderr.write(
+            f"error: {len(failures)} of {total} images could not be read (first: "
+            f"{failures[0][0]}); their rows say why\n"
+        )
+        raise typer.Exit(PARTIAL_EXIT)

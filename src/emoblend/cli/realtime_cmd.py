@@ -9,12 +9,20 @@ from rich.console import Console
 
 from ..errors import EmoblendError
 from ..progress import progress_bar
-from .common import FaceModelOption
+from .common import (
+    IMAGE_NUM_FACES,
+    FaceModelOption,
+    MaxPixelsOption,
+    check_batch,
+    finish_batch,
+    image_batch,
+)
 
 ModelOption = typer.Option(
     None, "--model", help="Classifier: a bundled name or an .onnx path (default: the shipped one)."
 )
 NumFacesOption = typer.Option(1, "--num-faces", min=1, help="Most faces to read per frame.")
+
 
 
 def register(app: typer.Typer) -> None:
@@ -161,25 +169,35 @@ def _check_display() -> None:
 def images(
     paths: list[Path] = typer.Argument(..., help="Image files or folders of images."),
     csv: Path | None = typer.Option(
-        None, "--csv", help="Write one row per face (and per faceless file) here.", dir_okay=False
+        None, "--csv", help="Write one row per face (and per faceless or unreadable file) here.",
+        dir_okay=False,
     ),
     model: str | None = ModelOption,
-    num_faces: int = NumFacesOption,
+    num_faces: int = typer.Option(
+        IMAGE_NUM_FACES, "--num-faces", min=1, help="Most faces to read per photo."
+    ),
+    max_pixels: int | None = MaxPixelsOption,
     face_model: Path | None = FaceModelOption,
 ) -> None:
-    """Read the emotion of each face in photos (IMAGE mode: each photo on its own)."""
+    """Read the emotion of each face in photos (IMAGE mode: each photo on its own).
+
+    A file that cannot be read gets a row with label "error" and the reason; the others are
+    still read and written, and the command then exits with status 3.
+    """
     import pandas as pd
     from rich.table import Table
 
-    from ..io.atomic import atomic_path
-    from ..io.images import expand_image_paths, read_image
+    from ..errors import ImageError
+    from ..io.atomic import atomic_path, check_output
+    from ..io.images import read_image
     from ..labels import CLASSES
     from ..realtime.estimator import EmotionEstimator, EstimatorOptions
 
-    files = expand_image_paths(paths)
-    if not files:
-        raise EmoblendError("no image files found in the given folders")
+    files = image_batch(paths, max_pixels)
+    if csv is not None:
+        check_output(csv)
     rows: list[dict] = []
+    failures: list[tuple[Path, str]] = []
     options = EstimatorOptions(classifier=model, num_faces=num_faces, running_mode="image",
                                color="rgb", face_model=face_model)
     with (
@@ -187,7 +205,13 @@ def images(
         progress_bar(enabled=len(files) >= 5) as bar,
     ):
         for path in bar.track(files, description="reading faces"):
-            readings = estimator.process(read_image(path))
+            try:
+                readings = estimator.process(read_image(path, max_pixels=max_pixels))
+            except ImageError as exc:
+                failures.append((path, str(exc)))
+                rows.append({"file": str(path), "face": None, "label": "error",
+                             "error": str(exc)})
+                continue
             if not readings:
                 rows.append({"file": str(path), "face": None, "label": "no face"})
             for r in readings:
@@ -196,7 +220,8 @@ def images(
                 row.update({f"p_{c}": round(r.probabilities[c], 6) for c in CLASSES})
                 row["label"] = r.raw_label
                 rows.append(row)
-    columns = ["file", "face", "x", "y", "w", "h", *[f"p_{c}" for c in CLASSES], "label"]
+    check_batch(failures, len(files))
+    columns = ["file", "face", "x", "y", "w", "h", *[f"p_{c}" for c in CLASSES], "label", "error"]
     table = pd.DataFrame(rows, columns=columns)
     table["face"] = table["face"].astype("Int64")
     for col in ("x", "y", "w", "h"):
@@ -206,18 +231,21 @@ def images(
         with atomic_path(csv) as tmp:
             table.to_csv(tmp, index=False)
         console.print(f"{len(table)} rows written to {csv}", highlight=False)
+        finish_batch(failures, len(files))
         return
     view = Table(title="emotion per face")
     for col in ("file", "face", "box", *CLASSES, "label"):
         view.add_column(col, justify="left" if col in ("file", "label") else "right")
     for row in rows:
         if row["face"] is None:
-            view.add_row(row["file"], "", "", "", "", "", "no face")
+            label = f"error: {row['error']}" if row["label"] == "error" else row["label"]
+            view.add_row(row["file"], "", "", *[""] * len(CLASSES), label)
             continue
         box = f"{row['x']},{row['y']},{row['w']},{row['h']}"
         view.add_row(row["file"], str(row["face"]), box,
                      *[f"{row[f'p_{c}']:.2f}" for c in CLASSES], row["label"])
     console.print(view)
+    finish_batch(failures, len(files))
 
 
 def demo(

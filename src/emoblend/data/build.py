@@ -29,7 +29,7 @@ import pandas as pd
 from ..errors import DatasetError
 from ..face.blendshapes import BLENDSHAPE_NAMES
 from ..features.table import LANDMARK_COLUMNS, MATRIX_COLUMNS, META_COLUMNS, face_row
-from ..io.atomic import atomic_path
+from ..io.atomic import atomic_path, check_output
 from ..labels import fer_to_label
 from ..progress import progress_bar
 from .augment import NONE, apply_augmentation, draw_augmentation
@@ -170,6 +170,9 @@ def build_dataset(
 
     say = on_stage or (lambda _msg: None)
     started = time.perf_counter()
+    if not Path(config.fer2013).is_file():  # the input first, then the output, then the model
+        raise DatasetError(f"FER2013 CSV not found: {config.fer2013}")
+    check_output(config.out, folder=True)
     model_path = resolve_face_model(config.face_model)
     data = load_fer2013(config.fer2013)
     loaded = time.perf_counter()

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import EmoblendError
-from ..io.atomic import atomic_path, write_text
+from ..io.atomic import atomic_path, check_output, write_text
 from ..labels import CLASSES
 from ..progress import progress_bar
 from .data import Splits, load_splits
@@ -175,6 +175,7 @@ def train(
     and may raise to stop). Returns the final model and its validation figures.
     """
     out = Path(out_dir)
+    check_output(out, folder=True)  # a bad --out fails now, not after the first epoch
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, int(os.environ.get("EMOBLEND_TRAIN_THREADS", "1"))))
     last_path, best_path = out / "last.pt", out / "best.pt"

@@ -17,7 +17,6 @@ import pandas as pd
 
 from .classify.classifier import Classifier, table_features
 from .errors import DatasetError
-from .face.blendshapes import BLENDSHAPE_NAMES
 from .features.table import check_table, detected_mask, read_table
 from .labels import CLASSES, UNKNOWN
 

@@ -164,7 +164,7 @@ def _check_scores(table: pd.DataFrame, detected: np.ndarray | None, source: str)
         if bad.any():
             i, name, value = first(bad)
             raise DatasetError(
-                f"{source}: column {name} has {what} {value!r} at {_where(table, i, source)}; "
+                f"{source}: column {name} has {what} {value} at {_where(table, i, source)}; "
                 + fix
             )
     if detected is not None:

@@ -100,7 +100,6 @@ def run_demo(
     out = Path(out_dir)
     check_output(out, folder=True)
     face_model = resolve_face_model(face_model)  # fail before rendering, not after
-    out.mkdir(parents=True, exist_ok=True)
     clip = out / "demo_input.mp4"
     fps = DEMO_FPS
     with VideoSink(clip, fps) as sink:

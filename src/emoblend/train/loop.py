@@ -176,7 +176,6 @@ def train(
     """
     out = Path(out_dir)
     check_output(out, folder=True)  # a bad --out fails now, not after the first epoch
-    out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, int(os.environ.get("EMOBLEND_TRAIN_THREADS", "1"))))
     last_path, best_path = out / "last.pt", out / "best.pt"
     state = None
@@ -190,6 +189,7 @@ def train(
         if isinstance(table, Splits)
         else load_splits(table, config.features, config.landmarks)
     )
+    out.mkdir(parents=True, exist_ok=True)  # once the table is known good: no empty run folder
     seed_everything(config.seed)
     model = build_model(config.model_config(), splits.n_features)
     if model.config.mirror:

@@ -23,6 +23,7 @@ from .common import (
 blendshapes_app = typer.Typer(
     cls=DefaultCommandGroup,
     no_args_is_help=True,
+    rich_markup_mode=None,
     help="Blendshape scores of faces in images (default), or the paper's selection rule (select).",
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import click
 import typer
 from typer.core import TyperGroup
 
@@ -81,3 +82,37 @@ def finish_batch(failures: list[tuple[Path, str]], total: int) -> None:
             f"{failures[0][0]}); their rows say why\n"
         )
         raise typer.Exit(PARTIAL_EXIT)
+
+
+_METAVARS = {"file": "FILE", "directory": "DIR", "dir": "DIR", "path": "PATH", "int": "N",
+             "int range": "N", "float": "NUMBER", "float range": "NUMBER", "str": "TEXT",
+             "bool": ""}
+
+
+def plain_help(command: click.Command) -> click.Command:
+    """Make ``--help`` read like an ordinary command line tool's, for ``command`` and below.
+
+    Typer labels each option with a tag such as ``<bool>`` or ``<int range>`` and writes a
+    required argument as ``{paths}`` in the usage line; this gives options the usual
+    metavars (FILE, DIR, N, TEXT; none for flags) and arguments their upper-case name
+    (``PATHS...``, ``[NAME]`` when optional). Only the help text changes, never parsing.
+    """
+    ctx = click.Context(command)
+    help_option = command.get_help_option(ctx)  # click caches it, so the change sticks
+    for param in [*command.params, *([help_option] if help_option else [])]:
+        if param.param_type_name == "argument":
+            name = (param.metavar or param.name.upper()) + ("..." if param.nargs != 1 else "")
+            param.metavar = name
+            usage = name if param.required else f"[{name}]"
+            param.get_usage_pieces = lambda ctx, usage=usage: [usage]
+            param.display_type_rich = lambda ctx: None
+        elif param.metavar is not None:
+            continue
+        elif getattr(param, "is_flag", False):
+            param.metavar = ""
+        else:
+            tag = param.display_type(ctx).strip("<>")
+            param.metavar = _METAVARS.get(tag.removeprefix("list[").removesuffix("]"), "VALUE")
+    for sub in getattr(command, "commands", {}).values():
+        plain_help(sub)
+    return command

@@ -374,3 +374,27 @@ def test_table_accepts_tiny_rounding_and_empty_rows_without_a_face(table_csv, tm
     checked = check_table(table)
     assert checked["detected"].dtype == bool and checked["detected"].sum() == (~missed).sum()
     assert np.isfinite(checked.loc[~missed, list(BLENDSHAPE_NAMES)].to_numpy()).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# dataset build --limit reads no further than it needs
+
+
+def test_limit_stops_reading_once_every_split_has_its_rows(fer2013_sample, tmp_path,
+                                                          monkeypatch):
+    """A damaged tail after the last split's limit is never read; image_id stays the row
+    number in the whole CSV."""
+    from emoblend.data import fer2013
+
+    sample = pd.read_csv(fer2013_sample, dtype=str)  # 60 real rows per split, in CSV order
+    path = tmp_path / "tail.csv"
+    path.write_text(fer2013_sample.read_text() + "9,not pixels,Nowhere\n" * 40)
+    monkeypatch.setattr(fer2013, "READ_CHUNK_ROWS", 16)  # the file is one chunk otherwise
+    data = fer2013.load_fer2013(path, limit=50)
+    expected = sample.groupby("Usage", sort=False).head(50).index.to_numpy()
+    np.testing.assert_array_equal(data.image_id, expected)
+    last = int(expected[-1])  # row 169: the 50th PrivateTest row
+    np.testing.assert_array_equal(data.pixels[-1].ravel(),
+                                  np.array(sample["pixels"][last].split(), dtype=np.uint8))
+    with pytest.raises(DatasetError, match=r"row 180 \(line 182\)"):
+        fer2013.load_fer2013(path)  # without a limit every row is read, and the tail is bad

@@ -92,7 +92,7 @@ def feature_columns(landmarks: bool) -> tuple[str, ...]:
 def plan_rows(data: Fer2013, rows: np.ndarray, *, augment_copies: int, seed: int) -> pd.DataFrame:
     """The table's metadata, one row per image to extract: each kept image as it is
     ("none"), then, for Training images, ``augment_copies`` augmented copies of it."""
-    frame = data.frame().iloc[rows]
+    frame = data.frame().iloc[data.positions(rows)]
     parts = []
     for image_id, split, emotion in zip(
         frame["image_id"], frame["split"], frame["emotion"], strict=True
@@ -174,7 +174,7 @@ def build_dataset(
         raise DatasetError(f"FER2013 CSV not found: {config.fer2013}")
     check_output(config.out, folder=True)
     model_path = resolve_face_model(config.face_model)
-    data = load_fer2013(config.fer2013)
+    data = load_fer2013(config.fer2013, limit=config.limit)
     loaded = time.perf_counter()
     rows = select_rows(data, caps=config.caps, seed=config.seed, limit=config.limit)
     plan = plan_rows(data, rows, augment_copies=config.augment_copies, seed=config.seed)

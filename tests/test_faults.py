@@ -78,7 +78,8 @@ OUTPUT_CASES = {
     "video --timeline": lambda i, o: ["video", i["clip"], "--timeline", o / "timeline.csv"],
     "blendshapes --csv": lambda i, o: ["blendshapes", i["photo"], "--csv", o / "faces.csv"],
     "blendshapes --plot": lambda i, o: ["blendshapes", i["photo"], "--plot", o / "fig2.png"],
-    "evaluate --errors": lambda i, o: ["evaluate", i["table"], "--errors", o / "errors.csv"],
+    "evaluate --errors": lambda i, o: ["evaluate", i["table"], "--model", "blend-mlp",
+                                       "--errors", o / "errors.csv"],
     "dataset build --out": lambda i, o: ["dataset", "build", "--fer2013", i["fer2013"],
                                          "--out", o / "build", "--limit", "5"],
     "train --out": lambda i, o: ["train", i["table"], "--out", o / "run", "--epochs", "1"],
@@ -91,9 +92,9 @@ CAUSES = {
 
 
 @pytest.fixture(scope="module")
-def inputs(media, fer_table):
+def inputs(media, table_csv):
     return {"photo": media / "single_face.jpg", "clip": media / "single_face.mp4",
-            "table": fer_table, "fer2013": FER2013}
+            "table": table_csv, "fer2013": FER2013}
 
 
 EVERY_CAUSE = ("images --csv", "video -o", "blendshapes --csv", "evaluate --errors")
@@ -206,11 +207,12 @@ def test_export_of_a_text_file_is_one_line(tmp_path):
 
 @pytest.fixture(scope="module")
 def mixed_folder(media, tmp_path_factory):
-    """Two good photos, a text file named .jpg, and a 400-megapixel PNG of 49 KB."""
+    """Three good photos (one of a group), a text file named .jpg, and a 400-megapixel PNG of
+    49 KB."""
     from PIL import Image
 
     folder = tmp_path_factory.mktemp("mixed")
-    for name in ("single_face.jpg", "0-f15-hao-ph.jpg"):
+    for name in ("single_face.jpg", "0-f15-hao-ph.jpg", "multi_face.jpg"):
         shutil.copy(media / name, folder / name)
     (folder / "broken.jpg").write_text("not an image")
     Image.new("1", (20000, 20000)).save(folder / "bomb.png")  # 1 bit per pixel: 50 MB here
@@ -222,9 +224,10 @@ def test_images_batch_writes_the_good_rows_and_a_row_per_bad_file(mixed_folder, 
     proc = run_cli("images", mixed_folder, "--csv", csv)
     assert proc.returncode == 3, proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "2 of 4 images could not be read" in lines[0], proc.stderr
+    assert len(lines) == 1 and "2 of 5 images could not be read" in lines[0], proc.stderr
     table = pd.read_csv(csv)
     by_file = {os.path.basename(f): rows for f, rows in table.groupby("file")}
+    assert len(by_file["multi_face.jpg"]) == 2  # every face the detector sees, by default
     assert by_file["single_face.jpg"]["label"].tolist() == ["happy"]
     assert by_file["0-f15-hao-ph.jpg"]["label"].tolist() == ["happy"]
     broken, bomb = by_file["broken.jpg"].iloc[0], by_file["bomb.png"].iloc[0]
@@ -240,8 +243,8 @@ def test_blendshapes_batch_json_has_an_error_key_per_bad_file(mixed_folder):
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     errors = {os.path.basename(r["file"]): r["error"] for r in rows if "error" in r}
     assert set(errors) == {"broken.jpg", "bomb.png"}
-    assert sum("jawOpen" in r for r in rows) == 2  # both good photos read
-    assert "2 of 4 images could not be read" in proc.stderr
+    assert sum("jawOpen" in r for r in rows) == 4  # the good photos: 1 + 1 + 2 faces
+    assert "2 of 5 images could not be read" in proc.stderr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,3 +401,11 @@ def test_limit_stops_reading_once_every_split_has_its_rows(fer2013_sample, tmp_p
                                   np.array(sample["pixels"][last].split(), dtype=np.uint8))
     with pytest.raises(DatasetError, match=r"row 180 \(line 182\)"):
         fer2013.load_fer2013(path)  # without a limit every row is read, and the tail is bad
+
+
+def test_help_reads_like_an_ordinary_command_line_tool():
+    proc = run_cli("images", "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage: emoblend images [OPTIONS] PATHS..." in proc.stdout
+    assert "--csv FILE" in proc.stdout and "--num-faces N" in proc.stdout
+    assert "<" not in proc.stdout and "{" not in proc.stdout  # no <bool>, no {paths}

@@ -21,15 +21,23 @@ from conftest import FER2013, assert_user_error, run_cli
 from emoblend.errors import DatasetError, ImageError, OutputError
 
 
+def run_or_skip(*command: str, why: str) -> None:
+    """Run a system command the test needs (mount, chattr); skip the test where it fails."""
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True)
+    except FileNotFoundError:
+        pytest.skip(f"{why}: no {command[0]} command")
+    if proc.returncode != 0:
+        pytest.skip(f"{why}: {proc.stderr.strip() or proc.returncode}")
+
+
 @pytest.fixture
 def full_disk(tmp_path):
     """A real 1 MiB tmpfs mounted for the test, unmounted afterwards."""
     mount = tmp_path / "small"
     mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {proc.stderr.strip()}")
+    run_or_skip("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount),
+                why="cannot mount a tmpfs here (needs root)")
     try:
         yield mount
     finally:
@@ -51,9 +59,7 @@ def immutable_dir(tmp_path):
     """A real folder nobody, root included, can create files in (``chattr +i``)."""
     locked = tmp_path / "locked"
     locked.mkdir()
-    proc = subprocess.run(["chattr", "+i", str(locked)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"chattr +i is not possible here: {proc.stderr.strip()}")
+    run_or_skip("chattr", "+i", str(locked), why="chattr +i is not possible here")
     try:
         yield locked
     finally:

@@ -24,7 +24,6 @@ ModelOption = typer.Option(
 NumFacesOption = typer.Option(1, "--num-faces", min=1, help="Most faces to read per frame.")
 
 
-
 def register(app: typer.Typer) -> None:
     app.command("live")(live)
     app.command("video")(video)

@@ -110,7 +110,7 @@ def test_bad_inputs_get_one_line_errors(tiny, tmp_path):
         "missing.csv": (rows.drop(columns=["mouthSmileLeft"]), "mouthSmileLeft"),
         "partial.csv": (
             rows.assign(jawOpen=np.where(rows.index == 0, np.nan, rows["jawOpen"])),
-            "some blendshapes missing",
+            "column jawOpen is empty",
         ),
         "labels.csv": (rows.assign(label="joy"), "'joy'"),
         "nolabel.csv": (rows.drop(columns=["label", "emotion"]), "neither a 'label'"),

@@ -124,7 +124,8 @@ def test_images_csv_has_a_row_per_face_and_per_faceless_file(tmp_path, media):
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(csv)
     assert list(table.columns) == ["file", "face", "x", "y", "w", "h",
-                                   "p_happy", "p_unknown", "p_sad", "label"]
+                                   "p_happy", "p_unknown", "p_sad", "label", "error"]
+    assert table["error"].isna().all()
     per_file = table.groupby(table["file"].map(lambda p: p.rsplit("/", 1)[-1])).size()
     assert per_file["single_face.jpg"] == 1
     assert per_file["multi_face.jpg"] >= 2

@@ -28,3 +28,7 @@ class VideoError(EmoblendError):
 
 class ClassifierError(EmoblendError):
     """A classifier file is missing or does not match the features it is given."""
+
+
+class OutputError(EmoblendError):
+    """An output file or folder cannot be written: full disk, read-only folder, not a folder."""

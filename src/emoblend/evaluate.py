@@ -21,7 +21,6 @@ import pandas as pd
 
 from .classify.classifier import Classifier, table_features
 from .errors import DatasetError
-from .face.blendshapes import BLENDSHAPE_NAMES
 from .features.table import check_table, detected_mask, read_table
 from .labels import CLASSES, WARMUP_LABEL, fer_to_names
 
@@ -54,16 +53,7 @@ def evaluate(table: pd.DataFrame, classifier: Classifier, source: str = "the tab
         precision_recall_fscore_support,
     )
 
-    table = check_table(table, source=source)
-    scores = table[list(BLENDSHAPE_NAMES)]
-    present = scores.notna()
-    partial = present.any(axis=1) & ~present.all(axis=1)
-    if partial.any():
-        first = int(np.flatnonzero(partial.to_numpy())[0])
-        raise DatasetError(
-            f"{source} has {int(partial.sum())} row(s) with some blendshapes missing (first: row "
-            f"{first}); a row must hold all 52 scores, or none for an undetected face"
-        )
+    table = check_table(table, source=source)  # scores checked: numbers in [0, 1] or empty
     found = detected_mask(table)
     if not found.any():
         raise DatasetError(f"{source}: none of its {len(table)} rows has a detected face")

@@ -8,9 +8,11 @@ from __future__ import annotations
 import sys
 
 import typer
+import typer.main
 
 from ..errors import EmoblendError
 from . import blendshapes_cmd, dataset_cmd, realtime_cmd, serve_cmd, train_cmd
+from .common import plain_help
 
 app = typer.Typer(
     name="emoblend",
@@ -18,6 +20,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: PATHS..., --csv FILE (see common.plain_help)
+    context_settings={"max_content_width": 100},
 )
 blendshapes_cmd.register(app)
 dataset_cmd.register(app)
@@ -29,7 +33,7 @@ train_cmd.register(app)
 def main() -> None:
     """Entry point: run the app; turn user errors into one line on stderr and exit status 2."""
     try:
-        app()
+        plain_help(typer.main.get_command(app))(prog_name="emoblend")
     except EmoblendError as exc:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(2)

@@ -10,11 +10,20 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import EmoblendError
-from .common import DefaultCommandGroup, FaceModelOption
+from .common import (
+    IMAGE_NUM_FACES,
+    DefaultCommandGroup,
+    FaceModelOption,
+    MaxPixelsOption,
+    check_batch,
+    finish_batch,
+    image_batch,
+)
 
 blendshapes_app = typer.Typer(
     cls=DefaultCommandGroup,
     no_args_is_help=True,
+    rich_markup_mode=None,
     help="Blendshape scores of faces in images (default), or the paper's selection rule (select).",
 )
 
@@ -36,41 +45,54 @@ def extract(
         help="Draw the first face's scores beside the image (the paper's Fig. 2) to this PNG.",
         dir_okay=False,
     ),
-    num_faces: int = typer.Option(1, "--num-faces", min=1, help="Most faces to find per image."),
+    num_faces: int = typer.Option(
+        IMAGE_NUM_FACES, "--num-faces", min=1, help="Most faces to find per image."
+    ),
+    max_pixels: int | None = MaxPixelsOption,
     face_model: Path | None = FaceModelOption,
 ) -> None:
     """Print the 52 blendshape scores and the box of each face (IMAGE mode, deterministic).
 
     `emoblend blendshapes IMAGE...` is short for `emoblend blendshapes extract IMAGE...`.
+    A file that cannot be read gets a row (an "error" key in JSON, an error column in the
+    CSV); the others are still read and written, and the command then exits with status 3.
     """
     import pandas as pd
 
+    from ..errors import ImageError
     from ..face.blendshapes import BLENDSHAPE_NAMES
     from ..face.figures import plot_face_blendshapes
     from ..face.landmarker import FaceLandmarker
-    from ..io.atomic import atomic_path
-    from ..io.images import expand_image_paths, read_image
+    from ..io.atomic import atomic_path, check_output
+    from ..io.images import read_image
 
-    paths = expand_image_paths(images)
-    if not paths:
-        raise EmoblendError("no image files found in the given folders")
+    paths = image_batch(images, max_pixels)
+    for output in (csv, plot):
+        if output is not None:
+            check_output(output)
     rows: list[dict] = []
+    failures: list[tuple[Path, str]] = []
     first_face = None  # (image, face, path) for --plot, drawn once every image has been read
     with FaceLandmarker(face_model, num_faces=num_faces) as landmarker:
         for path in paths:
-            image = read_image(path)
+            box = dict.fromkeys(("x", "y", "w", "h"), None)
+            try:
+                image = read_image(path, max_pixels=max_pixels)
+            except ImageError as exc:
+                failures.append((path, str(exc)))
+                rows.append(box | {"file": str(path), "face": None, "error": str(exc)})
+                continue
             faces = landmarker.detect(image)
             if plot is not None and faces and first_face is None:
                 first_face = (image, faces[0], path)
             if not faces:
-                rows.append(
-                    dict.fromkeys(("x", "y", "w", "h"), None) | {"file": str(path), "face": None}
-                )
+                rows.append(box | {"file": str(path), "face": None})
             for i, face in enumerate(faces):
                 row = {"file": str(path), "face": i}
                 row.update(zip(("x", "y", "w", "h"), face.box, strict=True))
                 row.update(zip(BLENDSHAPE_NAMES, map(float, face.blendshapes), strict=True))
                 rows.append(row)
+    check_batch(failures, len(paths))
     if plot is not None and first_face is None:
         raise EmoblendError(f"no face found in the images, so no plot was drawn to {plot}")
     console = Console(stderr=as_json)
@@ -78,7 +100,7 @@ def extract(
         image, face, path = first_face
         plot_face_blendshapes(image, face, plot, title=path.name)
     if csv is not None:
-        columns = ["file", "face", "x", "y", "w", "h", *BLENDSHAPE_NAMES]
+        columns = ["file", "face", "x", "y", "w", "h", *BLENDSHAPE_NAMES, "error"]
         with atomic_path(csv) as tmp:
             pd.DataFrame(rows, columns=columns).to_csv(tmp, index=False)
     if as_json:
@@ -90,6 +112,7 @@ def extract(
         console.print(f"plot written to {plot}", highlight=False)
     if csv is not None:
         console.print(f"{len(rows)} rows written to {csv}", highlight=False)
+    finish_batch(failures, len(paths))
 
 
 def _print_table(console: Console, rows: list[dict]) -> None:
@@ -98,7 +121,7 @@ def _print_table(console: Console, rows: list[dict]) -> None:
     faces = [r for r in rows if r["face"] is not None]
     for r in rows:
         if r["face"] is None:
-            console.print(f"{r['file']}: no face found", highlight=False)
+            console.print(f"{r['file']}: {r.get('error') or 'no face found'}", highlight=False)
     if not faces:
         return
     table = Table(title="blendshape scores")

@@ -9,7 +9,9 @@ from rich.console import Console
 
 from .common import FaceModelOption
 
-dataset_app = typer.Typer(no_args_is_help=True, help="Build the FER2013 feature table.")
+dataset_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Build the FER2013 feature table."
+)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,14 @@ from rich.console import Console
 
 from ..errors import EmoblendError
 from ..progress import progress_bar
-from .common import FaceModelOption
+from .common import (
+    IMAGE_NUM_FACES,
+    FaceModelOption,
+    MaxPixelsOption,
+    check_batch,
+    finish_batch,
+    image_batch,
+)
 
 ModelOption = typer.Option(
     None, "--model", help="Classifier: a bundled name or an .onnx path (default: the shipped one)."
@@ -211,24 +218,34 @@ def _check_display() -> None:
 def images(
     paths: list[Path] = typer.Argument(..., help="Image files or folders of images."),
     csv: Path | None = typer.Option(
-        None, "--csv", help="Write one row per face (and per faceless file) here.", dir_okay=False
+        None, "--csv", help="Write one row per face (and per faceless or unreadable file) here.",
+        dir_okay=False,
     ),
     model: str | None = ModelOption,
-    num_faces: int = NumFacesOption,
+    num_faces: int = typer.Option(
+        IMAGE_NUM_FACES, "--num-faces", min=1, help="Most faces to read per photo."
+    ),
+    max_pixels: int | None = MaxPixelsOption,
     face_model: Path | None = FaceModelOption,
 ) -> None:
-    """Read the emotion of each face in photos (IMAGE mode: each photo on its own)."""
+    """Read the emotion of each face in photos (IMAGE mode: each photo on its own).
+
+    A file that cannot be read gets a row with label "error" and the reason; the others are
+    still read and written, and the command then exits with status 3.
+    """
     import pandas as pd
     from rich.table import Table
 
-    from ..io.atomic import atomic_path
-    from ..io.images import expand_image_paths, read_image
+    from ..errors import ImageError
+    from ..io.atomic import atomic_path, check_output
+    from ..io.images import read_image
     from ..realtime.estimator import EmotionEstimator, EstimatorOptions
 
-    files = expand_image_paths(paths)
-    if not files:
-        raise EmoblendError("no image files found in the given folders")
+    files = image_batch(paths, max_pixels)
+    if csv is not None:
+        check_output(csv)
     rows: list[dict] = []
+    failures: list[tuple[Path, str]] = []
     options = EstimatorOptions(classifier=model, num_faces=num_faces, running_mode="image",
                                color="rgb", face_model=face_model)
     with (
@@ -237,7 +254,13 @@ def images(
     ):
         labels = estimator.classes
         for path in bar.track(files, description="reading faces"):
-            readings = estimator.process(read_image(path))
+            try:
+                readings = estimator.process(read_image(path, max_pixels=max_pixels))
+            except ImageError as exc:
+                failures.append((path, str(exc)))
+                rows.append({"file": str(path), "face": None, "label": "error",
+                             "error": str(exc)})
+                continue
             if not readings:
                 rows.append({"file": str(path), "face": None, "label": "no face"})
             for r in readings:
@@ -246,7 +269,8 @@ def images(
                 row.update({f"p_{c}": round(p, 6) for c, p in r.probabilities.items()})
                 row["label"] = r.raw_label
                 rows.append(row)
-    columns = ["file", "face", "x", "y", "w", "h", *[f"p_{c}" for c in labels], "label"]
+    check_batch(failures, len(files))
+    columns = ["file", "face", "x", "y", "w", "h", *[f"p_{c}" for c in labels], "label", "error"]
     table = pd.DataFrame(rows, columns=columns)
     table["face"] = table["face"].astype("Int64")
     for col in ("x", "y", "w", "h"):
@@ -256,18 +280,21 @@ def images(
         with atomic_path(csv) as tmp:
             table.to_csv(tmp, index=False)
         console.print(f"{len(table)} rows written to {csv}", highlight=False)
+        finish_batch(failures, len(files))
         return
     view = Table(title="emotion per face")
     for col in ("file", "face", "box", *labels, "label"):
         view.add_column(col, justify="left" if col in ("file", "label") else "right")
     for row in rows:
         if row["face"] is None:
-            view.add_row(row["file"], *[""] * (2 + len(labels)), "no face")
+            label = f"error: {row['error']}" if row["label"] == "error" else row["label"]
+            view.add_row(row["file"], "", "", *[""] * len(labels), label)
             continue
         box = f"{row['x']},{row['y']},{row['w']},{row['h']}"
         view.add_row(row["file"], str(row["face"]), box,
                      *[f"{row[f'p_{c}']:.2f}" for c in labels], row["label"])
     console.print(view)
+    finish_batch(failures, len(files))
 
 
 def demo(

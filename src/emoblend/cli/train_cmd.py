@@ -179,14 +179,18 @@ def evaluate(
         read_fer_pixels,
     )
     from ..evaluate import evaluate as run
-    from ..io.atomic import atomic_path
+    from ..io.atomic import atomic_path, check_output
 
     if fer2013 is not None and plots is None:
         raise EmoblendError(
             "--fer2013 draws the worst images into the --plots folder; give --plots DIR"
         )
-    classifier = load_classifier(model)
     table = load_rows(features, split)
+    classifier = load_classifier(model)
+    if errors is not None:
+        check_output(errors)
+    if plots is not None:
+        check_output(plots, folder=True)
     done = run(table, classifier, source=str(features))
     result, per_row = done["result"], done["rows"]
     wrong = errors_frame(per_row)
@@ -330,8 +334,10 @@ def export(
 ) -> None:
     """Export to ONNX (opset 17, [N, F] -> [N, 3]) with its JSON sidecar; checks ONNX == PyTorch."""
     _need_torch()
+    from ..io.atomic import check_output
     from ..train.export import export_run
 
+    check_output(out)
     data = export_run(run, out, name=name, version=version)
     if test_table is not None:
         from ..classify.classifier import load_classifier

@@ -29,7 +29,7 @@ import pandas as pd
 from ..errors import DatasetError
 from ..face.blendshapes import BLENDSHAPE_NAMES
 from ..features.table import LANDMARK_COLUMNS, MATRIX_COLUMNS, META_COLUMNS, face_row
-from ..io.atomic import atomic_path
+from ..io.atomic import atomic_path, check_output
 from ..labels import fer_to_label
 from ..progress import progress_bar
 from .augment import NONE, apply_augmentation, draw_augmentation
@@ -92,7 +92,7 @@ def feature_columns(landmarks: bool) -> tuple[str, ...]:
 def plan_rows(data: Fer2013, rows: np.ndarray, *, augment_copies: int, seed: int) -> pd.DataFrame:
     """The table's metadata, one row per image to extract: each kept image as it is
     ("none"), then, for Training images, ``augment_copies`` augmented copies of it."""
-    frame = data.frame().iloc[rows]
+    frame = data.frame().iloc[data.positions(rows)]
     parts = []
     for image_id, split, emotion in zip(
         frame["image_id"], frame["split"], frame["emotion"], strict=True
@@ -170,8 +170,11 @@ def build_dataset(
 
     say = on_stage or (lambda _msg: None)
     started = time.perf_counter()
+    if not Path(config.fer2013).is_file():  # the input first, then the output, then the model
+        raise DatasetError(f"FER2013 CSV not found: {config.fer2013}")
+    check_output(config.out, folder=True)
     model_path = resolve_face_model(config.face_model)
-    data = load_fer2013(config.fer2013)
+    data = load_fer2013(config.fer2013, limit=config.limit)
     loaded = time.perf_counter()
     rows = select_rows(data, caps=config.caps, seed=config.seed, limit=config.limit)
     plan = plan_rows(data, rows, augment_copies=config.augment_copies, seed=config.seed)

@@ -55,6 +55,11 @@ class Fer2013:
     def __len__(self) -> int:
         return len(self.image_id)
 
+    def positions(self, image_ids: np.ndarray) -> np.ndarray:
+        """Where rows with these ``image_id`` values sit here (all of the CSV, or the rows a
+        ``limit`` kept)."""
+        return np.searchsorted(self.image_id, image_ids)
+
     def frame(self) -> pd.DataFrame:
         """The labels as a table (no pixels): image_id, split, emotion, label."""
         return pd.DataFrame(
@@ -67,18 +72,20 @@ class Fer2013:
         )
 
 
-def load_fer2013(path: str | os.PathLike) -> Fer2013:
+def load_fer2013(path: str | os.PathLike, limit: int | None = None) -> Fer2013:
     """Read a FER2013 CSV (``.csv`` or ``.csv.gz``) and validate every row.
 
     Raises DatasetError naming the first bad row: a missing column, an emotion code outside
     0-6, a Usage other than Training / PublicTest / PrivateTest, or a pixel string that is
-    not 2,304 integers in 0..255.
+    not 2,304 integers in 0..255. With ``limit``, only the first ``limit`` rows of each split
+    are kept and checked, and reading stops once every split has them (``image_id`` stays the
+    row number in the whole CSV).
     """
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"FER2013 CSV not found: {path}")
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+        raw = _read_csv(path, limit)
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DatasetError(f"cannot read {path} as a CSV file ({first})") from None
@@ -92,7 +99,8 @@ def load_fer2013(path: str | os.PathLike) -> Fer2013:
         raise DatasetError(f"{path} has no data rows")
 
     def where(i: int) -> str:
-        return f"{path}: row {i} (line {i + 2})"
+        row = int(raw.index[i])
+        return f"{path}: row {row} (line {row + 2})"
 
     codes = pd.to_numeric(raw["emotion"].str.strip(), errors="coerce")
     bad = ~codes.isin(range(7))
@@ -111,11 +119,38 @@ def load_fer2013(path: str | os.PathLike) -> Fer2013:
         )
     pixels = _parse_pixels(raw["pixels"], where)
     return Fer2013(
-        image_id=np.arange(len(raw), dtype=np.int64),
+        image_id=raw.index.to_numpy(dtype=np.int64),
         emotion=codes.to_numpy(dtype=np.int64),
         split=usage.map(SPLITS).to_numpy(dtype=object),
         pixels=pixels.reshape(-1, IMAGE_SIZE, IMAGE_SIZE),
     )
+
+
+READ_CHUNK_ROWS = 2048
+
+
+def _read_csv(path: Path, limit: int | None) -> pd.DataFrame:
+    """The CSV as strings, indexed by row number; with ``limit``, the first ``limit`` rows of
+    each split, read in chunks until every split has them (FER2013 lists its splits one
+    after the other, so a quick build stops before the last rows and never parses the rest)."""
+    if limit is None:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    counts = dict.fromkeys(SPLITS, 0)
+    kept = []
+    with pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=READ_CHUNK_ROWS) as reader:
+        for chunk in reader:
+            if "Usage" not in chunk.columns:
+                return chunk  # reported as a missing column by the caller
+            usage = chunk["Usage"].str.strip()
+            seen = usage.map(counts).fillna(0).astype(int) + usage.groupby(usage).cumcount()
+            keep = ~usage.isin(list(SPLITS)) | (seen < limit)  # bad Usage: kept, reported
+            kept.append(chunk[keep.to_numpy()])
+            for split, n in usage.value_counts().items():
+                if split in counts:
+                    counts[split] += int(n)
+            if all(n >= limit for n in counts.values()):
+                break
+    return pd.concat(kept) if kept else pd.DataFrame(columns=list(REQUIRED_COLUMNS))
 
 
 def _parse_pixels(strings: pd.Series, where) -> np.ndarray:

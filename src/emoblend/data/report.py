@@ -49,7 +49,7 @@ def make_report(
 ) -> dict:
     """All the build's counts as plain data."""
     everything = data.frame()
-    kept = everything.iloc[rows]
+    kept = everything.iloc[data.positions(rows)]
     originals = table[table["augmentation"] == NONE]
     augmented = table[table["augmentation"] != NONE]
     missed = originals[~originals["detected"]]

@@ -92,14 +92,99 @@ def check_table(table: pd.DataFrame, source: str = "the table") -> pd.DataFrame:
         raise DatasetError(
             f"{source} has neither a 'label' (happy/unknown/sad) nor an 'emotion' (0-6) column"
         )
-    scores = table[list(BLENDSHAPE_NAMES)]
-    if not all(np.issubdtype(t, np.number) for t in scores.dtypes):
-        raise DatasetError(
-            f"{source} has non-numeric blendshape values; scores are floats in [0, 1]"
-        )
+    detected = _check_detected(table, source)
+    table[list(BLENDSHAPE_NAMES)] = _check_scores(table, detected, source)
     return table
 
 
+SCORE_TOLERANCE = 1e-3
+"""How far outside [0, 1] a blendshape score may stray (float rounding) before it is refused."""
+
+_TRUE = {"true", "1", "1.0", "yes"}
+_FALSE = {"false", "0", "0.0", "no"}
+
+
+def _where(table: pd.DataFrame, i: int, source: str) -> str:
+    """Row ``i`` (0-based position) named so a user finds it: its image_id and CSV line."""
+    extra = []
+    if "image_id" in table.columns:
+        extra.append(f"image_id {table['image_id'].iat[i]}")
+    if source.lower().endswith((".csv", ".csv.gz")):
+        extra.append(f"line {i + 2} of the CSV")
+    return f"row {i}" + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _check_detected(table: pd.DataFrame, source: str) -> np.ndarray | None:
+    """The ``detected`` column as booleans (None if absent); one line on a value not a boolean."""
+    if "detected" not in table.columns:
+        return None
+    column = table["detected"]
+    if pd.api.types.is_bool_dtype(column) and not column.isna().any():
+        return column.to_numpy(dtype=bool)
+    text = column.astype("string").str.strip().str.lower()
+    good = text.isin(_TRUE | _FALSE).fillna(False).to_numpy(dtype=bool)
+    if not good.all():
+        i = int(np.flatnonzero(~good)[0])
+        raise DatasetError(
+            f"{source}: column detected has {column.iat[i]!r} at {_where(table, i, source)}; "
+            "it must be true or false (1 or 0): fix that row"
+        )
+    flags = text.isin(_TRUE).to_numpy(dtype=bool)
+    table["detected"] = flags
+    return flags
+
+
+def _check_scores(table: pd.DataFrame, detected: np.ndarray | None, source: str) -> np.ndarray:
+    """The 52 scores as floats, or one line naming the column and first row of a bad value.
+
+    Scores are numbers in [0, 1] (within :data:`SCORE_TOLERANCE`). Empty cells (NaN) mean no
+    face was found: allowed where ``detected`` is false, or, without that column, only for a
+    whole row.
+    """
+    raw = table[list(BLENDSHAPE_NAMES)]
+    values = np.column_stack(
+        [pd.to_numeric(raw[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+         for name in BLENDSHAPE_NAMES]
+    )
+    empty = np.column_stack([raw[name].isna().to_numpy() for name in BLENDSHAPE_NAMES])
+    fix = "blendshape scores are numbers in [0, 1]: fix or remove that row"
+
+    def first(bad: np.ndarray) -> tuple[int, str, object]:
+        i = int(np.flatnonzero(bad.any(axis=1))[0])
+        j = int(np.flatnonzero(bad[i])[0])
+        value = raw.iat[i, j]
+        return i, BLENDSHAPE_NAMES[j], f"{value:g}" if isinstance(value, float) else repr(value)
+
+    checks = (
+        (np.isnan(values) & ~empty, "the non-numeric value"),
+        (np.isinf(values), "the infinite value"),
+        ((values < -SCORE_TOLERANCE) | (values > 1 + SCORE_TOLERANCE), "the out-of-range value"),
+    )
+    for bad, what in checks:
+        if bad.any():
+            i, name, value = first(bad)
+            raise DatasetError(
+                f"{source}: column {name} has {what} {value} at {_where(table, i, source)}; "
+                + fix
+            )
+    if detected is not None:
+        bad = empty & detected[:, None]
+        why, reason = "where detected is true", "give all 52 scores or set detected to false"
+    else:
+        bad = empty & ~empty.all(axis=1, keepdims=True)
+        why = "while other scores in that row are not"
+        reason = "a row without a face has all 52 empty: fill it or empty the whole row"
+    if bad.any():
+        i, name, _ = first(bad)
+        raise DatasetError(
+            f"{source}: column {name} is empty at {_where(table, i, source)} {why}; {reason}"
+        )
+    return values
+
+
 def detected_mask(table: pd.DataFrame) -> np.ndarray:
-    """Rows whose blendshapes are all present (a face was found)."""
-    return table[list(BLENDSHAPE_NAMES)].notna().all(axis=1).to_numpy()
+    """Rows whose blendshapes are all present (a face was found, and ``detected`` says so)."""
+    found = table[list(BLENDSHAPE_NAMES)].notna().all(axis=1).to_numpy()
+    if "detected" in table.columns:
+        found = found & table["detected"].to_numpy(dtype=bool)
+    return found

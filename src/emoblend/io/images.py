@@ -6,7 +6,9 @@ every layout, so everything goes through :func:`to_rgb8` once, at the boundary.
 
 from __future__ import annotations
 
+import io
 import os
+import threading
 from pathlib import Path
 
 import cv2
@@ -50,18 +52,110 @@ def to_rgb8(image: np.ndarray, *, bgr: bool = False) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as 8-bit RGB, whatever its bit depth or channels."""
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"image not found: {path}")
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+DEFAULT_MAX_PIXELS = 50_000_000
+"""Most pixels a decoded image may have: 50 megapixels (8-bit RGB: 150 MB)."""
+MAX_PIXELS_ENV = "EMOBLEND_MAX_PIXELS"
+
+
+def max_pixels_limit(max_pixels: int | None = None) -> int:
+    """The pixel limit: ``max_pixels`` if given, else $EMOBLEND_MAX_PIXELS, else 50 million."""
+    if max_pixels is not None:
+        value: object = max_pixels
+    else:
+        value = os.environ.get(MAX_PIXELS_ENV, DEFAULT_MAX_PIXELS)
+    try:
+        limit = int(value)
+    except (TypeError, ValueError):
+        limit = 0
+    if limit < 1:
+        raise ImageError(f"the pixel limit must be a whole number above 0, not {value!r} "
+                         f"(--max-pixels or ${MAX_PIXELS_ENV})")
+    return limit
+
+
+_PILLOW_GUARD = threading.Lock()
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) read from the file's header, without decoding its pixels.
+
+    Pillow's ``Image.open`` parses only the header (JPEG, PNG, BMP, TIFF, WebP, PNM ...);
+    None where it cannot tell.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        try:
+            with Image.open(io.BytesIO(data)) as header:
+                return header.size
+        except Image.DecompressionBombError:
+            # over Pillow's own guard (~179 megapixels): read the header once more without it,
+            # to report the size; our limit is the guard here, and nothing is decoded
+            with _PILLOW_GUARD:
+                saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+                try:
+                    with Image.open(io.BytesIO(data)) as header:
+                        return header.size
+                finally:
+                    Image.MAX_IMAGE_PIXELS = saved
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return None
+
+
+def check_pixels(width: int, height: int, source: str, max_pixels: int | None = None) -> None:
+    """A one-line :class:`ImageError` if a ``width`` × ``height`` image is over the limit."""
+    limit = max_pixels_limit(max_pixels)
+    if width * height > limit:
+        raise ImageError(
+            f"{source} is {width}×{height} = {width * height / 1e6:.1f} megapixels, over the "
+            f"limit of {limit / 1e6:g} megapixels; shrink it, or raise the limit "
+            f"(--max-pixels N or ${MAX_PIXELS_ENV})"
+        )
+
+
+def decode_image(data: bytes, source: str = "the image", *,
+                 max_pixels: int | None = None) -> np.ndarray:
+    """Decode an encoded image (file bytes, an upload) as 8-bit RGB, within the pixel limit.
+
+    The size is read from the header and checked before any pixel is decoded, so a small
+    file that would unpack into gigabytes (a "pixel bomb") costs nothing; where the header
+    cannot be read first, the decoded size is checked instead.
+    """
+    size = header_size(data)
+    if size is not None:
+        check_pixels(*size, source, max_pixels)
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
     if image is None:
         raise ImageError(
-            f"cannot read {path} as an image; give a JPEG, PNG, BMP, TIFF or WebP file"
+            f"cannot read {source} as an image; give a JPEG, PNG, BMP, TIFF or WebP file"
         )
+    if size is None:
+        check_pixels(image.shape[1], image.shape[0], source, max_pixels)
     return to_rgb8(image, bgr=image.ndim == 3)
+
+
+def check_image_file(path: str | os.PathLike) -> Path:
+    """A one-line :class:`ImageError` unless ``path`` is an existing file (cheap: no decoding)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"image not found: {path}" if not path.exists()
+                         else f"{path} is not an image file (a folder?)")
+    return path
+
+
+def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> np.ndarray:
+    """Read an image file as 8-bit RGB, whatever its bit depth or channels.
+
+    Images over ``max_pixels`` (default: $EMOBLEND_MAX_PIXELS or 50 million) are refused
+    from their header, before decoding.
+    """
+    path = check_image_file(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"cannot read {path}: {(exc.strerror or str(exc)).lower()}") from None
+    return decode_image(data, str(path), max_pixels=max_pixels)
 
 
 def expand_image_paths(paths: list[str | os.PathLike]) -> list[Path]:

@@ -22,8 +22,8 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET; read at e
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..errors import VideoError  # noqa: E402
-from .atomic import atomic_path  # noqa: E402
+from ..errors import EmoblendError, OutputError, VideoError  # noqa: E402
+from .atomic import atomic_path, disk_full, no_space_error  # noqa: E402
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 
@@ -114,7 +114,14 @@ class VideoSink:
     """Write BGR frames to an .mp4 (mp4v codec), atomically: the file appears only on success.
 
     Use as a context manager; an exception inside the ``with`` leaves no output file.
+    OpenCV's writer reports no failure (a full disk only prints "Failed to write frame"), so
+    the sink checks for itself: free space every :attr:`CHECK_EVERY` frames while writing,
+    and at the end the file is reopened and must hold every frame written before it is renamed
+    into place. Any failure is an :class:`~emoblend.errors.OutputError`, never a silent,
+    unplayable "written" video.
     """
+
+    CHECK_EVERY = 25
 
     def __init__(self, path: str | os.PathLike, fps: float) -> None:
         check_video_output(path)
@@ -123,10 +130,14 @@ class VideoSink:
         self._stack = ExitStack()
         self._writer: cv2.VideoWriter | None = None
         self._tmp: Path | None = None
+        self._log_level: int | None = None
         self.frames_written = 0
 
     def __enter__(self) -> VideoSink:
         self._tmp = self._stack.enter_context(atomic_path(self.path))
+        # FFmpeg's per-frame warnings would bury the one-line error; failures are checked here
+        self._log_level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         return self
 
     def write(self, image: np.ndarray) -> None:
@@ -141,13 +152,38 @@ class VideoSink:
                 )
         self._writer.write(image)
         self.frames_written += 1
+        if self.frames_written % self.CHECK_EVERY == 0 and disk_full(self._tmp.parent):
+            raise no_space_error(self.path)
+
+    def _check_written(self) -> None:
+        """Reopen the finished file: it must decode as a video of every frame written."""
+        capture = cv2.VideoCapture(str(self._tmp))
+        try:
+            frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+        finally:
+            capture.release()
+        if frames == self.frames_written:
+            return
+        if disk_full(self._tmp.parent):
+            raise no_space_error(self.path)
+        raise OutputError(
+            f"cannot write {self.path}: the written video holds {frames} of its "
+            f"{self.frames_written} frames when read back (a write failed; check the disk)"
+        )
 
     def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
-        if self._writer is not None:
-            self._writer.release()
-        if exc_type is None and self.frames_written == 0:
-            error = VideoError(f"no frames to write to {self.path}")
-            self._stack.__exit__(VideoError, error, None)  # discards the temporary file
-            raise error
+        try:
+            if self._writer is not None:
+                self._writer.release()
+            if exc_type is None:
+                if self.frames_written == 0:
+                    raise VideoError(f"no frames to write to {self.path}")
+                self._check_written()
+        except EmoblendError as error:
+            self._stack.__exit__(type(error), error, None)  # discards the temporary file
+            raise
+        finally:
+            if self._log_level is not None:
+                cv2.utils.logging.setLogLevel(self._log_level)
         # on an exception, atomic_path removes the temporary file: nothing appears at self.path
         self._stack.__exit__(exc_type, exc, tb)

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..io.atomic import check_output
 from ..io.video import Frame, VideoSink
 from .pipeline import StreamSummary
 
@@ -96,9 +97,9 @@ def run_demo(
     from .estimator import EstimatorOptions
     from .pipeline import process_video
 
-    face_model = resolve_face_model(face_model)  # fail before rendering, not after
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_output(out, folder=True)
+    face_model = resolve_face_model(face_model)  # fail before rendering, not after
     clip = out / "demo_input.mp4"
     fps = DEMO_FPS
     with VideoSink(clip, fps) as sink:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import EmoblendError
+from ..io.atomic import check_output
 from ..io.overlay import draw_readings
 from ..io.timeline import (
     TimelineWriter,
@@ -178,6 +179,9 @@ def process_video(
     if plot is not None and Path(plot).suffix.lower() not in plot_kinds:
         raise EmoblendError(f"output {plot}: name it with one of {', '.join(plot_kinds)}")
     source = VideoSource(path)
+    for output in (annotated, timeline, plot):
+        if output is not None:
+            check_output(output)
     with ExitStack() as stack:
         stack.enter_context(source)
         if make_estimator is None:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import EmoblendError
-from ..io.atomic import atomic_path, write_text
+from ..io.atomic import atomic_path, check_output, write_text
 from ..labels import CLASSES
 from ..progress import progress_bar
 from .data import Splits, load_splits
@@ -175,7 +175,7 @@ def train(
     and may raise to stop). Returns the final model and its validation figures.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_output(out, folder=True)  # a bad --out fails now, not after the first epoch
     torch.set_num_threads(max(1, int(os.environ.get("EMOBLEND_TRAIN_THREADS", "1"))))
     last_path, best_path = out / "last.pt", out / "best.pt"
     state = None
@@ -189,6 +189,7 @@ def train(
         if isinstance(table, Splits)
         else load_splits(table, config.features, config.landmarks)
     )
+    out.mkdir(parents=True, exist_ok=True)  # once the table is known good: no empty run folder
     seed_everything(config.seed)
     model = build_model(config.model_config(), splits.n_features)
     if model.config.mirror:

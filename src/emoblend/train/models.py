@@ -19,6 +19,7 @@ re-implementation of Keras' LSTM layer (gate order i, f, c, o; one bias; forget 
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -200,9 +201,17 @@ def load_run(path: str | os.PathLike) -> tuple[Classifier, dict]:
     file = path / "model.pt" if path.is_dir() else path
     if not file.is_file():
         raise EmoblendError(f"no trained model at {file}; run `emoblend train` first")
-    data = torch.load(file, weights_only=False)
-    model = build_model(ModelConfig.from_dict(data["model_config"]), data["n_features"])
-    model.load_state_dict(data["model"])
+    try:
+        data = torch.load(file, weights_only=False)
+        model = build_model(ModelConfig.from_dict(data["model_config"]), data["n_features"])
+        model.load_state_dict(data["model"])
+    except (pickle.UnpicklingError, EOFError, RuntimeError, KeyError, TypeError,
+            ValueError, AttributeError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+        raise EmoblendError(
+            f"{file} is not a model saved by `emoblend train` ({first}); give a run folder "
+            "or its model.pt"
+        ) from None
     model.eval()
     return model, {k: v for k, v in data.items() if k != "model"}
 

@@ -28,3 +28,7 @@ class VideoError(EmoblendError):
 
 class ClassifierError(EmoblendError):
     """A classifier file is missing or does not match the features it is given."""
+
+
+class BatchError(EmoblendError):
+    """A batch run's inputs or output folder cannot be used as given."""

@@ -10,7 +10,7 @@ import sys
 import typer
 
 from ..errors import EmoblendError
-from . import blendshapes_cmd, dataset_cmd, realtime_cmd, train_cmd
+from . import batch_cmd, blendshapes_cmd, dataset_cmd, realtime_cmd, train_cmd
 
 app = typer.Typer(
     name="emoblend",
@@ -22,6 +22,7 @@ app = typer.Typer(
 blendshapes_cmd.register(app)
 dataset_cmd.register(app)
 realtime_cmd.register(app)
+batch_cmd.register(app)
 train_cmd.register(app)
 
 

@@ -169,6 +169,8 @@ def finished_parts(parts: Path) -> dict[str, list[InputRecord]]:
     """Part name -> its input records, for every finished part in the folder."""
     done = {}
     for path in parts.glob("*.parquet"):
+        if path.name.startswith("."):  # a temporary file (pathlib's glob does not skip them)
+            continue
         records = read_records(path)
         if records is not None:
             done[path.name] = records

@@ -66,6 +66,10 @@ def run_batch(
         raise BatchError(f"--workers is {workers}; give 1 or more")
     if settings.every < 1:
         raise BatchError(f"--every is {settings.every}; give 1 (every frame) or more")
+    if engine == "ray":
+        from .ray import import_ray
+
+        import_ray()  # a missing Ray is said before any work
     say = on_stage or (lambda _msg: None)
     videos, photos = expand_inputs(inputs)
     units = plan_units(videos, photos)

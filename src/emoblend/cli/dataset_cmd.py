@@ -80,8 +80,9 @@ def build(
     if engine == "ray":
         from functools import partial
 
-        from ..batch.ray import ray_extract
+        from ..batch.ray import import_ray, ray_extract
 
+        import_ray()  # a missing Ray is said before any work
         extract = partial(ray_extract, address=ray_address)
     elif engine != "local":
         raise EmoblendError(f"--engine {engine!r}: use local or ray")

@@ -167,6 +167,10 @@ def test_other_settings_or_missing_input_are_one_line_errors(corpus, reference, 
                       "input not found")
     assert_user_error(run_cli("batch", REPO / "pyproject.toml", "--out", tmp_path / "o3"),
                       "neither a video")
+    assert_user_error(run_cli("batch", corpus, "--out", tmp_path / "o4", "--engine", "spark"),
+                      "use local or ray")
+    assert_user_error(run_cli("dataset", "build", "--fer2013", REPO / "pyproject.toml", "--out",
+                              tmp_path / "o5", "--engine", "spark"), "use local or ray")
 
 
 def _children(pid: int) -> list[int]:

@@ -82,5 +82,10 @@ def run_local(
                         yield i, WorkerLost(f"its worker process died {tries[i]} times")
                     else:
                         todo.append(i)
+        except BaseException:
+            # Ctrl-C or an error: stop the workers now rather than after a long video
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -160,9 +160,14 @@ def prepare_out(out: Path, settings: dict) -> Path:
     else:
         with atomic_path(stamp) as tmp:
             tmp.write_text(json.dumps(settings, indent=2, sort_keys=True), encoding="utf-8")
+    remove_leftovers(parts)
+    return parts
+
+
+def remove_leftovers(parts: Path) -> None:
+    """Delete the temporary files of units whose worker was killed."""
     for leftover in parts.glob(".*.tmp.parquet"):
         leftover.unlink(missing_ok=True)
-    return parts
 
 
 def finished_parts(parts: Path) -> dict[str, list[InputRecord]]:

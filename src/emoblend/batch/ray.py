@@ -78,15 +78,18 @@ def run_ray(
     args: tuple,
     items: Sequence,
     *,
-    workers: int,
+    workers: int | None,
     address: str | None = None,
 ) -> Iterator[tuple[int, object]]:
     """Yield ``(index, factory(*args)(items[index]))`` as items finish, in any order, from
-    ``workers`` actors (one CPU each)."""
+    ``workers`` actors (one CPU each; None: one per CPU of the cluster)."""
     ray = import_ray()
     from ray.exceptions import RayActorError, RayTaskError
 
-    started, _ = start_ray(address, workers)
+    from ..data.build import default_workers
+
+    started, _ = start_ray(address, workers or default_workers())
+    workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     actor_class = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=TASK_RETRIES)(_Actor)
     actors = [actor_class.remote(factory, args) for _ in range(min(workers, len(items)))]
     todo = list(range(len(items)))[::-1]
@@ -129,7 +132,7 @@ def ray_extract(
     model_path: Path,
     *,
     landmarks: bool,
-    workers: int,
+    workers: int | None,
     address: str | None = None,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """The FER2013 build's extraction on Ray, with the local pool's signature

@@ -18,7 +18,14 @@ from ..errors import BatchError
 from ..progress import progress_bar
 from .inputs import Unit, expand_inputs, plan_units
 from .local import WorkerLost, run_local
-from .parts import SUMMARY_NAME, InputRecord, finished_parts, prepare_out, write_summary
+from .parts import (
+    SUMMARY_NAME,
+    InputRecord,
+    finished_parts,
+    prepare_out,
+    remove_leftovers,
+    write_summary,
+)
 from .work import BatchSettings, UnitWorker
 
 ENGINES = ("local", "ray")
@@ -80,12 +87,14 @@ def run_batch(
     for name in stale:
         (parts / name).unlink(missing_ok=True)
     todo = [u for u in units if u.part not in done]
-    workers = workers or default_workers()
+    if engine == "local" or not ray_address:
+        workers = workers or default_workers()
     say(f"{len(videos)} videos and {len(photos)} photos in {len(units)} tasks"
         + (f" ({len(units) - len(todo)} done by an earlier run)" if len(todo) < len(units)
            else "")
         + (f"; removed {len(stale)} parts of inputs no longer given" if stale else "")
-        + f"; {engine} engine, {workers} worker(s)")
+        + f"; {engine} engine, "
+        + (f"{workers} worker(s)" if workers else "one worker per CPU of the cluster"))
 
     results: dict[str, list[InputRecord]] = {u.part: done[u.part] for u in units
                                              if u.part in done}
@@ -99,6 +108,7 @@ def run_batch(
         else:
             stream = run_local(UnitWorker, worker_args, todo, workers=min(workers, len(todo)))
         _collect(stream, todo, results, sum(len(u.paths) for u in units), progress)
+    remove_leftovers(parts)  # of a worker killed during this run
     records = [r for u in units for r in results[u.part]]
     summary_path = out / SUMMARY_NAME
     write_summary(summary_path, records)

@@ -63,9 +63,9 @@ def start_ray(address: str | None, workers: int) -> tuple[bool, float]:
     t0 = time.perf_counter()
     try:
         if address:
-            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+            ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
         else:
-            ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING,
+            ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.ERROR,
                      log_to_driver=False, object_store_memory=LOCAL_OBJECT_STORE)
     except ConnectionError as exc:
         raise BatchError(f"cannot join the Ray cluster at {address} ({exc}); start one with "

@@ -187,6 +187,16 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _descendants(pid: int) -> list[int]:
+    """Children, grandchildren... of ``pid``: this session's Ray workers, not another's."""
+    found, todo = [], [pid]
+    while todo:
+        children = _children(todo.pop())
+        found += children
+        todo += children
+    return found
+
+
 def _cmdline(pid: int) -> str:
     try:
         return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -301,8 +311,7 @@ def test_a_killed_ray_worker_loses_and_duplicates_nothing(ray_session, corpus, r
     out = tmp_path / "out"
     thread, box = _in_thread(_ray_batch, corpus, out)
     _wait_for(lambda: _writing(out), "a Ray actor writing a part")
-    actors = [int(p.name) for p in Path("/proc").iterdir()
-              if p.name.isdigit() and _cmdline(int(p.name)).startswith("ray::_Actor")]
+    actors = [p for p in _descendants(os.getpid()) if _cmdline(p).startswith("ray::_Actor")]
     assert actors, "no Ray actor process found"
     os.kill(actors[0], signal.SIGKILL)
     result = _join(thread, box)

@@ -32,3 +32,7 @@ class ClassifierError(EmoblendError):
 
 class OutputError(EmoblendError):
     """An output file or folder cannot be written: full disk, read-only folder, not a folder."""
+
+
+class BatchError(EmoblendError):
+    """A batch run's inputs or output folder cannot be used as given."""

@@ -11,7 +11,7 @@ import typer
 import typer.main
 
 from ..errors import EmoblendError
-from . import blendshapes_cmd, dataset_cmd, realtime_cmd, serve_cmd, train_cmd
+from . import batch_cmd, blendshapes_cmd, dataset_cmd, realtime_cmd, serve_cmd, train_cmd
 from .common import plain_help
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ blendshapes_cmd.register(app)
 dataset_cmd.register(app)
 realtime_cmd.register(app)
 serve_cmd.register(app)
+batch_cmd.register(app)
 train_cmd.register(app)
 
 

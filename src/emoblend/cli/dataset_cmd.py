@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from ..errors import EmoblendError
+from .batch_cmd import EngineOption, RayAddressOption
 from .common import FaceModelOption
 
 dataset_app = typer.Typer(
@@ -54,6 +56,8 @@ def build(
         256, "--chunk-size", help="Images per shard (the unit a killed build resumes from)."
     ),
     face_model: Path | None = FaceModelOption,
+    engine: str = EngineOption,
+    ray_address: str | None = RayAddressOption,
 ) -> None:
     """Turn FER2013 into a table of blendshape scores, one row per image or augmented copy.
 
@@ -74,8 +78,19 @@ def build(
         face_model=face_model,
         chunk_size=chunk_size,
     )
+    extract = None
+    if engine == "ray":
+        from functools import partial
+
+        from ..batch.ray import import_ray, ray_extract
+
+        import_ray()  # a missing Ray is said before any work
+        extract = partial(ray_extract, address=ray_address)
+    elif engine != "local":
+        raise EmoblendError(f"--engine {engine!r}: use local or ray")
     console = Console(stderr=True)
-    result = build_dataset(config, on_stage=lambda msg: console.print(msg, highlight=False))
+    result = build_dataset(config, on_stage=lambda msg: console.print(msg, highlight=False),
+                           extract=extract)
     r, t = result.report, result.report["timings"]
     missed = r["table3_undetected"]["by_class"]
     splits = ", ".join(f"{s} {n:,}" for s, n in r["table"]["rows_by_split"].items())

@@ -110,23 +110,38 @@ def plan_rows(data: Fer2013, rows: np.ndarray, *, augment_copies: int, seed: int
 
 # ---------------------------------------------------------------- worker side
 
-_worker_landmarker = None
-_worker_landmarks = False
+class ChunkExtractor:
+    """One worker's IMAGE-mode landmarker, mapping chunks ``(pixels, augmentations)`` to
+    ``(features, detected)``: built inside the worker process, closed when it ends. The local
+    pool below and the Ray engine (``emoblend.batch.ray``) both run it, so their tables match."""
+
+    def __init__(self, model_path: str, landmarks: bool) -> None:
+        from ..face.landmarker import FaceLandmarker
+
+        self.landmarker = FaceLandmarker(model_path, mode="image")
+        self.landmarks = landmarks
+
+    def __call__(self, chunk: tuple[np.ndarray, list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        pixels, augmentations = chunk
+        return extract_images(self.landmarker, pixels, augmentations, self.landmarks)
+
+    def close(self) -> None:
+        self.landmarker.close()
+
+
+_worker: ChunkExtractor | None = None
 
 
 def _init_worker(model_path: str, landmarks: bool) -> None:
-    """Open this worker's one landmarker; closed by multiprocessing's exit hooks."""
-    global _worker_landmarker, _worker_landmarks
-    from ..face.landmarker import FaceLandmarker
-
-    _worker_landmarker = FaceLandmarker(model_path, mode="image")
-    _worker_landmarks = landmarks
-    Finalize(_worker_landmarker, _worker_landmarker.close, exitpriority=10)
+    """Open this worker's one extractor; closed by multiprocessing's exit hooks."""
+    global _worker
+    _worker = ChunkExtractor(model_path, landmarks)
+    Finalize(_worker, _worker.close, exitpriority=10)
 
 
 def _extract_chunk(pixels: np.ndarray, augmentations: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Features (float32, NaN where no face) and detected flags for one chunk of images."""
-    return extract_images(_worker_landmarker, pixels, augmentations, _worker_landmarks)
+    return _worker((pixels, augmentations))
 
 
 def extract_images(
@@ -159,11 +174,13 @@ def build_dataset(
     *,
     progress: bool = True,
     on_stage: Callable[[str], None] | None = None,
+    extract: Callable[..., Iterator[tuple[int, np.ndarray, np.ndarray]]] | None = None,
 ) -> BuildResult:
     """Run the whole build; returns the table and the report (also written to disk).
 
     Workers are spawned processes: a script calling this needs the usual
-    ``if __name__ == "__main__":`` guard.
+    ``if __name__ == "__main__":`` guard. ``extract`` runs the chunks elsewhere (the Ray
+    engine); it takes :func:`extract_parallel`'s arguments and yields what it yields.
     """
     from ..face.model_file import resolve_face_model
     from .report import make_report, write_report
@@ -193,7 +210,8 @@ def build_dataset(
     )
     t0 = time.perf_counter()
     extracted = _run_chunks(
-        data, plan, chunks, todo, shard_dir, model_path, config.landmarks, workers, progress
+        data, plan, chunks, todo, shard_dir, model_path, config.landmarks, workers, progress,
+        extract or extract_parallel,
     )
     extract_s = time.perf_counter() - t0
 
@@ -302,6 +320,7 @@ def _run_chunks(
     landmarks: bool,
     workers: int,
     progress: bool,
+    extract: Callable[..., Iterator[tuple[int, np.ndarray, np.ndarray]]],
 ) -> int:
     """Extract the chunks in ``todo``, writing each as a shard; returns images extracted."""
     if not todo:
@@ -314,7 +333,7 @@ def _run_chunks(
     extracted = 0
     with bar:
         task = bar.add_task("extracting blendshapes", total=len(plan), completed=done_before)
-        results = extract_parallel(
+        results = extract(
             [data.pixels[row_of[chunks[i].start : chunks[i].stop]] for i in todo],
             [plan["augmentation"].iloc[chunks[i].start : chunks[i].stop].tolist() for i in todo],
             model_path,

@@ -10,8 +10,8 @@ function serves both sides:
 * training: a FER2013 48×48 image with the landmarks MediaPipe found in it;
 * live: the full-resolution frame with that frame's landmarks. Only the region the crop covers
   is converted to grey and, when the face is larger than the crop, area-downscaled first
-  (``cv2.INTER_AREA``) so every source pixel counts, as when FER2013's images were made from
-  large photos; a bilinear warp then places it.
+  (``cv2.INTER_AREA`` over whole blocks of pixels) so every source pixel counts, as when
+  FER2013's images were made from large photos; a bilinear warp then places it.
 
 The map is the least-squares similarity (rotation, uniform scale, shift: no shear, so the
 face's proportions, part of the expression, are kept) from six points an expression barely
@@ -102,8 +102,8 @@ def aligned_crop(
     pre = corners @ cv2.invertAffineTransform(matrix).T
     x0 = max(int(np.floor(pre[:, 0].min())) - 1, 0)
     y0 = max(int(np.floor(pre[:, 1].min())) - 1, 0)
-    x1 = min(int(np.ceil(pre[:, 0].max())) + 2, width)
-    y1 = min(int(np.ceil(pre[:, 1].max())) + 2, height)
+    x1 = min(int(np.ceil(pre[:, 0].max())) + 2 + int(1 / scale), width)  # room for whole
+    y1 = min(int(np.ceil(pre[:, 1].max())) + 2 + int(1 / scale), height)  # area blocks
     if x1 <= x0 or y1 <= y0:  # the face lies wholly outside the image
         x0, y0, x1, y1 = 0, 0, width, height
     roi = image[y0:y1, x0:x1]
@@ -114,14 +114,17 @@ def aligned_crop(
             :, :, 0]
     matrix = matrix.copy()
     matrix[:, 2] += matrix[:, :2] @ (x0, y0)
-    if scale < _AREA_BELOW:
+    factor = round(1 / scale) if scale < _AREA_BELOW else 1
+    if factor > 1 and min(roi.shape[:2]) >= factor:
+        # Average factor × factor blocks (OpenCV's fast integer INTER_AREA path: ~4× quicker
+        # than a fractional area resize); the warp then scales by the rest, within ±25 %.
         rows, cols = roi.shape[:2]
-        new_cols, new_rows = max(round(cols * scale), 1), max(round(rows * scale), 1)
-        fx, fy = new_cols / cols, new_rows / rows
-        roi = cv2.resize(roi, (new_cols, new_rows), interpolation=cv2.INTER_AREA)
-        # a resized pixel p' came from (p' + 0.5) / f - 0.5 in the region
-        back = np.array([[1 / fx, 0, 0.5 / fx - 0.5], [0, 1 / fy, 0.5 / fy - 0.5], [0, 0, 1]])
-        matrix = matrix @ back
+        roi = roi[: rows - rows % factor, : cols - cols % factor]
+        roi = cv2.resize(roi, (roi.shape[1] // factor, roi.shape[0] // factor),
+                         interpolation=cv2.INTER_AREA)
+        # a block pixel p' covers region pixels factor * p' + (factor - 1) / 2
+        half = (factor - 1) / 2
+        matrix = matrix @ np.array([[factor, 0, half], [0, factor, half], [0, 0, 1]])
     return cv2.warpAffine(
         np.ascontiguousarray(roi), matrix, (size, size), flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REPLICATE,

@@ -362,7 +362,7 @@ def train_fused(data: FusedData, config: FusedConfig, *, progress: bool = True,
     x = torch.from_numpy(data.x_train)
     x_mirror = torch.from_numpy(mirror_inputs(data.x_train))
     crops = torch.from_numpy(data.c_train)
-    y7 = torch.from_numpy(data.y_train)
+    y7 = torch.tensor(data.y_train, dtype=torch.int64)  # a copy: the table array is read-only
     y3 = torch.from_numpy(np.asarray(fer_to_class(data.y_train), np.int64))
     net.mean.copy_(x.mean(0))
     net.scale.copy_(x.std(0).clamp_min(1e-6))

@@ -223,3 +223,43 @@ def test_bad_options(fer2013_sample, tmp_path, option, fragment):
     proc = run_cli("dataset", "build", "--fer2013", fer2013_sample, "--out", out, option, "0")
     assert_user_error(proc, fragment)
     assert not out.exists()
+
+
+def test_no_caps_keeps_every_training_image_and_writes_aligned_crops(
+    fer2013_sample, face_model, csv_rows, landmarker, tmp_path
+):
+    """`--no-caps --crops 48`: the table the shipped crop models train on; each crop is what
+    the live path's crop function gives on that row's pixels and landmarks."""
+    out = tmp_path / "out"
+    proc = run_cli(
+        "dataset", "build", "--fer2013", fer2013_sample, "--out", out, "--limit", "12",
+        "--no-caps", "--landmarks", "--crops", "48", "--workers", "1",
+        "--face-model", face_model,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "crops.npy" in proc.stderr
+    table = pd.read_parquet(out / "features.parquet")
+    crops = np.load(out / "crops.npy")
+    train = table[(table["split"] == "train") & (table["augmentation"] == "none")]
+    assert len(train) == 12  # every Training row of the first 12, none capped away
+    assert crops.shape == (len(table), 48, 48) and crops.dtype == np.uint8
+    assert not crops[~table["detected"].to_numpy()].any()
+    assert crops[table["detected"].to_numpy()].reshape(-1, 48 * 48).std(axis=1).min() > 5
+    from emoblend.features.crop import aligned_crop
+
+    for i in np.flatnonzero(table["detected"].to_numpy())[::7]:
+        row = table.iloc[i]
+        pixels = np.array(csv_rows.loc[row["image_id"], "pixels"].split(), np.uint8)
+        image = apply_augmentation(pixels.reshape(48, 48), row["augmentation"])
+        face = landmarker.detect(image)[0]  # IMAGE mode is deterministic: the build's landmarks
+        np.testing.assert_array_equal(crops[i], aligned_crop(image, face.landmarks))
+    report = json.loads((out / "report.json").read_text())
+    assert report["config"]["crop_size"] == 48
+    assert all(v is None for v in report["config"]["caps"].values())
+
+
+def test_crops_need_landmarks(fer2013_sample, tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("dataset", "build", "--fer2013", fer2013_sample, "--out", out, "--crops", "48")
+    assert_user_error(proc, "--crops needs --landmarks")
+    assert not out.exists()

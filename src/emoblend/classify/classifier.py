@@ -7,6 +7,9 @@ them, the class order, a hash of the training data, its measured metrics and its
 The ONNX graph takes one float32 input ``features`` of shape [N, F] and returns
 probabilities [N, C] in the order of the sidecar's ``classes``: the paper's three
 (:data:`~emoblend.labels.CLASSES`) or FER2013's seven (:data:`~emoblend.labels.FER_EMOTIONS`).
+A model whose sidecar declares ``inputs.crop`` (the fused models) takes a second input
+``crop`` [N, 1, S, S] float32 in [0, 1]: the aligned grey face crop of
+:mod:`emoblend.features.crop`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 
 from ..errors import ClassifierError
 from ..face.blendshapes import BLENDSHAPE_NAMES, NUM_BLENDSHAPES
+from ..features.crop import aligned_crops
 from ..features.landmarks import LANDMARK_PREPROCESSING
 from ..labels import CLASSES, label_set_name
 
@@ -38,6 +42,9 @@ class ModelInfo:
     classes: tuple[str, ...] = CLASSES
     landmarks: str | None = None
     """Name of the landmark preprocessing (see :mod:`emoblend.features.landmarks`), or None."""
+    crop_size: int | None = None
+    """Side of the aligned face crop the model also reads (:mod:`emoblend.features.crop`),
+    or None for models that read blendshapes (and landmarks) only."""
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -48,6 +55,7 @@ class ModelInfo:
                 blendshapes=tuple(data["inputs"]["blendshapes"]),
                 classes=tuple(data.get("classes", CLASSES)),
                 landmarks=data["inputs"].get("landmarks"),
+                crop_size=(data["inputs"].get("crop") or {}).get("size"),
                 raw=data,
             )
         except (KeyError, TypeError) as exc:
@@ -160,6 +168,13 @@ class Classifier:
                 f"classifier {self.path} outputs {width} probabilities but its sidecar names "
                 f"{len(info.classes)} classes; re-export the model"
             )
+        names = [i.name for i in self._session.get_inputs()]
+        if (info.crop_size is not None) != ("crop" in names):
+            raise ClassifierError(
+                f"classifier {self.path} has graph inputs {names} but its sidecar "
+                f"{'declares' if info.crop_size else 'does not declare'} a face crop; "
+                "re-export the model"
+            )
 
     @property
     def name(self) -> str:
@@ -172,6 +187,22 @@ class Classifier:
     @property
     def needs_landmarks(self) -> bool:
         return self.info.landmarks is not None
+
+    @property
+    def needs_crop(self) -> bool:
+        """Whether the model also reads the aligned face crop (then give ``crops`` or, for
+        :meth:`predict_face`, the image)."""
+        return self.info.crop_size is not None
+
+    def crops(self, images, landmarks: np.ndarray, *, color: str = "bgr") -> np.ndarray:  # noqa: ANN001
+        """The model's aligned crops [N, S, S] uint8: ``images[i]`` (or one image for all)
+        with face ``i``'s ``landmarks``. See :func:`emoblend.features.crop.aligned_crop`."""
+        if not self.needs_crop:
+            raise ClassifierError(f"classifier {self.name!r} reads no face crop")
+        points = np.asarray(landmarks, np.float32)
+        if isinstance(images, np.ndarray):
+            images = [images] * len(points)
+        return aligned_crops(images, points, self.info.crop_size, color=color)
 
     def features(
         self,
@@ -191,28 +222,59 @@ class Classifier:
         blendshapes: np.ndarray,
         landmarks: np.ndarray | None = None,
         matrices: np.ndarray | None = None,
+        crops: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Probabilities [N, C] (``classes`` order) for one face ([52]) or a batch ([N, 52])."""
-        return self.predict_features(self.features(blendshapes, landmarks, matrices))
+        """Probabilities [N, K] (in :attr:`classes` order) for one face ([52]) or a batch
+        ([N, 52]); ``crops`` [N, S, S] uint8 (see :meth:`crops`) for a model that reads them."""
+        return self.predict_features(self.features(blendshapes, landmarks, matrices), crops)
 
-    def predict_features(self, features: np.ndarray) -> np.ndarray:
-        """Probabilities [N, C] for ready-built model inputs [N, F] (see :meth:`features`)."""
+    def predict_features(self, features: np.ndarray, crops: np.ndarray | None = None
+                         ) -> np.ndarray:
+        """Probabilities [N, K] for ready-built model inputs [N, F] (see :meth:`features`)
+        and, for a crop-reading model, the aligned crops [N, S, S] (uint8, or float in [0, 1])."""
         x = np.ascontiguousarray(features, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ClassifierError(
                 f"features have shape {x.shape}; classifier {self.name!r} takes "
                 f"[N, {self.n_features}]"
             )
-        return self._session.run(None, {self._input: x})[0]
+        feed = {self._input: x}
+        if self.needs_crop:
+            size = self.info.crop_size
+            if crops is None:
+                raise ClassifierError(
+                    f"classifier {self.name!r} also reads the aligned face crop; pass crops "
+                    "(Classifier.crops(image, landmarks)) or use a blendshape-only model"
+                )
+            c = np.asarray(crops)
+            if c.shape != (len(x), size, size):
+                raise ClassifierError(
+                    f"crops have shape {c.shape}; classifier {self.name!r} takes "
+                    f"[{len(x)}, {size}, {size}]"
+                )
+            scale = np.float32(1 / 255) if c.dtype == np.uint8 else np.float32(1)
+            feed["crop"] = (c.astype(np.float32) * scale)[:, None]
+        return self._session.run(None, feed)[0]
 
     @property
     def n_features(self) -> int:
         """Width F of the model input [N, F]."""
         return int(self._session.get_inputs()[0].shape[1])
 
-    def predict_face(self, face) -> np.ndarray:  # noqa: ANN001 - emoblend.face.landmarker.Face
-        """Probabilities [C] for one detected :class:`~emoblend.face.landmarker.Face`."""
-        return self.predict_proba(face.blendshapes, face.landmarks[None], face.matrix[None])[0]
+    def predict_face(self, face, image: np.ndarray | None = None, *, color: str = "bgr"  # noqa: ANN001
+                     ) -> np.ndarray:
+        """Probabilities [K] for one detected :class:`~emoblend.face.landmarker.Face`;
+        a crop-reading model also needs the 8-bit ``image`` the face was found in."""
+        crops = None
+        if self.needs_crop:
+            if image is None:
+                raise ClassifierError(
+                    f"classifier {self.name!r} reads the face crop; give the image too"
+                )
+            crops = self.crops(image, face.landmarks[None], color=color)
+        return self.predict_proba(
+            face.blendshapes, face.landmarks[None], face.matrix[None], crops
+        )[0]
 
 
 def _assets() -> Path:

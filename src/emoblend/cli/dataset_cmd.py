@@ -51,6 +51,16 @@ def build(
     landmarks: bool = typer.Option(
         False, "--landmarks", help="Also store the 478 landmarks and the 4×4 face matrix."
     ),
+    no_caps: bool = typer.Option(
+        False,
+        "--no-caps",
+        help="Keep every Training image (no Table 2 caps): what the shipped models train on.",
+    ),
+    crops: int | None = typer.Option(
+        None,
+        "--crops",
+        help="Also write OUT/crops.npy: each row's aligned S×S grey face crop (needs --landmarks).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed for the Training caps and augmentation."),
     chunk_size: int = typer.Option(
         256, "--chunk-size", help="Images per shard (the unit a killed build resumes from)."
@@ -61,11 +71,12 @@ def build(
 ) -> None:
     """Turn FER2013 into a table of blendshape scores, one row per image or augmented copy.
 
-    Training is capped per the paper's Table 2; PublicTest (val) and PrivateTest (test) are
+    Training is capped per the paper's Table 2 (--no-caps keeps it whole); PublicTest (val) and
+    PrivateTest (test) are
     kept whole. A killed build resumes from the shards in OUT/.shards when rerun with the
     same options, and gives the same table.
     """
-    from ..data.build import TABLE_NAME, BuildConfig, build_dataset
+    from ..data.build import CROPS_NAME, NO_CAPS, TABLE_NAME, BuildConfig, build_dataset
 
     config = BuildConfig(
         fer2013=fer2013,
@@ -77,6 +88,8 @@ def build(
         seed=seed,
         face_model=face_model,
         chunk_size=chunk_size,
+        crop_size=crops,
+        **({"caps": NO_CAPS} if no_caps else {}),
     )
     extract = None
     if engine == "ray":
@@ -101,5 +114,7 @@ def build(
         highlight=False,
     )
     console.print(
-        f"wrote {out / TABLE_NAME}, report.md, report.json, undetected.png", highlight=False
+        f"wrote {out / TABLE_NAME}" + (f", {CROPS_NAME}" if crops else "")
+        + ", report.md, report.json, undetected.png",
+        highlight=False,
     )

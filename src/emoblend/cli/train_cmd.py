@@ -26,6 +26,7 @@ PAPER = {
 
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
+    app.command("train-fused")(train_fused)
     app.command("tune")(tune)
     app.command("evaluate")(evaluate)
     app.command("ablation")(ablation)
@@ -40,6 +41,69 @@ def _need_torch() -> None:
         raise EmoblendError(
             "this command needs the training tools: pip install 'emoblend[train]'"
         ) from None
+
+
+def train_fused(
+    table: Path = typer.Argument(
+        ..., help="Table from `dataset build --no-caps --landmarks --crops 48` (train, val)."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Run folder: NAME-<head>.onnx + .json per head, log.jsonl."
+    ),
+    crops: Path | None = typer.Option(
+        None, "--crops", help="The crops file (default: crops.npy beside the table)."
+    ),
+    minutes: float = typer.Option(55.0, "--minutes", help="Training time budget (wall clock)."),
+    heads: str = typer.Option(
+        "3,7,fold", "--heads", help="Heads to export: 3 (three classes), 7, fold (7 folded to 3)."
+    ),
+    name: str = typer.Option("fused", "--name", help="Model name prefix."),
+    seed: int = typer.Option(0, "--seed"),
+    threads: int = typer.Option(2, "--threads", help="PyTorch threads."),
+) -> None:
+    """Train the fused model (CNN on the aligned face crop + blendshape/landmark MLP).
+
+    One run trains the seven-class and three-class heads together; each exported head is
+    checkpointed and bias-calibrated on the val split. The test split is never read.
+    """
+    import os
+
+    # Spin-waiting OpenMP threads crawl on a shared CPU; must be set before torch loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    _need_torch()
+    from ..train.fused import HEADS, FusedConfig, run_fused
+
+    chosen = tuple(h.strip() for h in heads.split(",") if h.strip())
+    bad = [h for h in chosen if h not in HEADS]
+    if bad or not chosen:
+        raise EmoblendError(f"--heads {heads!r}: choose from {', '.join(HEADS)}")
+    if minutes <= 0:
+        raise EmoblendError(f"--minutes is {minutes}; give a positive time budget")
+    console = Console(stderr=True)
+    crop_size = _crop_size(crops or table.with_name("crops.npy"))
+    config = FusedConfig(crop_size=crop_size, minutes=minutes, seed=seed, threads=threads)
+    sidecars = run_fused(table, out, config, crops=crops, heads=chosen, name=name,
+                         log=lambda line: console.print(line, highlight=False, soft_wrap=True))
+    for side in sidecars.values():
+        val = side["metrics"]["val"]
+        console.print(
+            f"{side['name']}: val accuracy {val['accuracy']:.4f}, macro-F1 {val['macro_f1']:.4f} "
+            f"(best epoch {side['metrics']['best_epoch']}); wrote {out / side['name']}.onnx",
+            highlight=False,
+        )
+
+
+def _crop_size(path: Path) -> int:
+    import numpy as np
+
+    from ..errors import DatasetError
+
+    if not path.is_file():
+        raise DatasetError(
+            f"no crops at {path}; build the table with `emoblend dataset build --landmarks "
+            "--crops 48` or pass --crops"
+        )
+    return int(np.load(path, mmap_mode="r").shape[-1])
 
 
 def train(

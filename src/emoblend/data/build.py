@@ -28,6 +28,7 @@ import pandas as pd
 
 from ..errors import DatasetError
 from ..face.blendshapes import BLENDSHAPE_NAMES
+from ..features.crop import aligned_crop
 from ..features.table import LANDMARK_COLUMNS, MATRIX_COLUMNS, META_COLUMNS, face_row
 from ..io.atomic import atomic_path, check_output
 from ..labels import fer_to_label
@@ -37,6 +38,11 @@ from .fer2013 import TRAIN_CAPS, Fer2013, load_fer2013, select_rows
 
 SHARD_DIR = ".shards"
 TABLE_NAME = "features.parquet"
+CROPS_NAME = "crops.npy"
+"""Beside the table with ``crop_size``: uint8 [rows, S, S] aligned face crops, row i for table
+row i (all zero where no face was found); see :mod:`emoblend.features.crop`."""
+NO_CAPS: dict[str, int | None] = dict.fromkeys(TRAIN_CAPS)
+"""Caps that keep every Training image (``dataset build --no-caps``)."""
 _PLAN_VERSION = 1  # bump when the shard layout or the extraction changes
 
 
@@ -62,8 +68,14 @@ class BuildConfig:
     face_model: Path | None = None
     chunk_size: int = 256
     caps: Mapping[str, int | None] = field(default_factory=lambda: dict(TRAIN_CAPS))
+    crop_size: int | None = None
+    """Also write each row's aligned face crop (S×S grey) to OUT/crops.npy; needs landmarks."""
 
     def __post_init__(self) -> None:
+        if self.crop_size is not None and not 16 <= self.crop_size <= 256:
+            raise DatasetError(f"--crops is {self.crop_size}; give a side of 16 to 256 pixels")
+        if self.crop_size is not None and not self.landmarks:
+            raise DatasetError("--crops needs --landmarks (the crop is aligned on them)")
         if self.limit is not None and self.limit < 1:
             raise DatasetError(f"--limit is {self.limit}; give 1 or more rows per split")
         if self.workers is not None and self.workers < 1:
@@ -222,6 +234,13 @@ def build_dataset(
     if len(table) != len(plan) or not table["image_id"].equals(plan["image_id"]):
         raise RuntimeError("the shards do not add up to the plan; delete OUT/.shards and rerun")
     config.out.mkdir(parents=True, exist_ok=True)
+    crop_s = None
+    if config.crop_size is not None:
+        t1 = time.perf_counter()
+        crops = table_crops(data, table, config.crop_size)
+        with atomic_path(config.out / CROPS_NAME) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, crops)
+        crop_s = time.perf_counter() - t1
     with atomic_path(config.out / TABLE_NAME) as tmp:
         table.to_parquet(tmp, index=False)
     timings = {
@@ -232,6 +251,7 @@ def build_dataset(
         "workers": workers,
         "chunks": len(chunks),
         "chunks_reused": len(reused),
+        "crops_s": crop_s,
         "total_s": time.perf_counter() - started,
     }
     report = make_report(data, rows, table, config, timings)
@@ -239,6 +259,19 @@ def build_dataset(
     _write_undetected_figure(data, table, config.out / "undetected.png")
     shutil.rmtree(shard_dir, ignore_errors=True)
     return BuildResult(table, report, config.out)
+
+
+def table_crops(data: Fer2013, table: pd.DataFrame, size: int) -> np.ndarray:
+    """Aligned crops [rows, size, size] uint8 for a table with landmark columns: each row's
+    image (after its augmentation) cropped on the landmarks found in it; zeros without a face."""
+    row_of = np.searchsorted(data.image_id, table["image_id"].to_numpy())
+    points = table[list(LANDMARK_COLUMNS)].to_numpy(np.float32).reshape(len(table), -1, 3)
+    crops = np.zeros((len(table), size, size), dtype=np.uint8)
+    found = table["detected"].to_numpy()
+    for i in np.flatnonzero(found):
+        image = apply_augmentation(data.pixels[row_of[i]], table["augmentation"].iat[i])
+        crops[i] = aligned_crop(image, points[i], size)
+    return crops
 
 
 def _shard_path(shard_dir: Path, index: int) -> Path:

@@ -24,6 +24,7 @@ import numpy as np
 from ..classify.classifier import Classifier, load_classifier
 from ..errors import EmoblendError
 from ..face.landmarker import Face, FaceLandmarker
+from ..io.images import to_rgb8
 from ..labels import WARMUP_LABEL
 from .stabilizer import StabilizerOptions
 from .tracking import FaceTracker
@@ -122,16 +123,18 @@ class EmotionEstimator:
         t0 = time.perf_counter()
         faces = self._landmarker.detect(frame, timestamp_ms, bgr=self.options.color == "bgr")
         landmarker_ms = (time.perf_counter() - t0) * 1e3
-        readings = self.process_faces(faces, timestamp_ms)
+        readings = self.process_faces(faces, timestamp_ms, frame=frame)
         self.last_timings = {"landmarker": landmarker_ms, **self.last_timings}
         return readings
 
-    def process_faces(self, faces: list[Face], timestamp_ms: int | None = None
-                      ) -> list[EmotionReading]:
+    def process_faces(self, faces: list[Face], timestamp_ms: int | None = None, *,
+                      frame: np.ndarray | None = None) -> list[EmotionReading]:
         """Readings for faces a FaceLandmarker already found in one frame.
 
         It lets a recorded landmarker pass be replayed through several classifiers or
         stabilizer settings (the benchmarks do), with the same tracking as :meth:`process`.
+        A classifier that reads the face crop (``classifier.needs_crop``) needs that ``frame``
+        too, in the estimator's ``color`` order.
         """
         video = self.options.running_mode == "video"
         self._check_timestamp(timestamp_ms)
@@ -141,6 +144,7 @@ class EmotionEstimator:
                 np.stack([f.blendshapes for f in faces]),
                 np.stack([f.landmarks for f in faces]) if self.classifier.needs_landmarks else None,
                 np.stack([f.matrix for f in faces]) if self.classifier.needs_landmarks else None,
+                self._crops(faces, frame) if self.classifier.needs_crop else None,
             )
         else:
             probs = np.zeros((0, len(self.classes)), dtype=np.float32)
@@ -170,6 +174,17 @@ class EmotionEstimator:
         t3 = time.perf_counter()
         self.last_timings = {"classifier": (t2 - t1) * 1e3, "stabilizer": (t3 - t2) * 1e3}
         return readings
+
+    def _crops(self, faces: list[Face], frame: np.ndarray | None) -> np.ndarray:
+        if frame is None:
+            raise EmoblendError(
+                f"classifier {self.classifier.name!r} reads the face crop: pass the frame to "
+                "process_faces(faces, timestamp_ms, frame=frame)"
+            )
+        color = self.options.color
+        if frame.dtype != np.uint8 or frame.ndim == 3 and frame.shape[2] not in (3, 4):
+            frame, color = to_rgb8(frame, bgr=color == "bgr"), "rgb"
+        return self.classifier.crops(frame, np.stack([f.landmarks for f in faces]), color=color)
 
     def _check_timestamp(self, timestamp_ms: int | None) -> None:
         if self.options.running_mode == "video" and timestamp_ms is None:

@@ -1,0 +1,128 @@
+"""The fused (crop + geometry) classifier end to end on real data: a real FER2013 build with
+crops, a short real training run, the exported two-input ONNX graph, and that graph read by
+the Classifier and the EmotionEstimator on real photos and a real clip."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from conftest import assert_user_error, run_cli
+
+torch = pytest.importorskip("torch", reason="training needs the train extra (PyTorch)")
+
+from emoblend.classify.classifier import load_classifier  # noqa: E402
+from emoblend.errors import ClassifierError  # noqa: E402
+from emoblend.labels import CLASSES, FER_EMOTIONS  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def crop_build(fer2013_sample, face_model, tmp_path_factory):
+    """`dataset build --no-caps --landmarks --crops 48` on the real 180-row sample."""
+    out = tmp_path_factory.mktemp("crop_build")
+    proc = run_cli(
+        "dataset", "build", "--fer2013", fer2013_sample, "--out", out, "--no-caps",
+        "--landmarks", "--crops", "48", "--workers", "1", "--face-model", face_model,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def fused_run(crop_build, tmp_path_factory):
+    from emoblend.train.fused import FusedConfig, run_fused
+
+    out = tmp_path_factory.mktemp("fused_run")
+    config = FusedConfig(minutes=0.15, batch_size=32, threads=1)
+    sidecars = run_fused(crop_build / "features.parquet", out, config, progress=False,
+                         log=lambda _line: None)
+    return out, sidecars
+
+
+def test_one_run_exports_three_calibrated_heads(fused_run):
+    out, sidecars = fused_run
+    assert set(sidecars) == {"3", "7", "fold"}
+    for head, side in sidecars.items():
+        assert (out / f"fused-{head}.onnx").is_file()
+        on_disk = json.loads((out / f"fused-{head}.json").read_text())
+        assert on_disk["metrics"] == side["metrics"]
+        assert on_disk["classes"] == (list(FER_EMOTIONS) if head == "7" else list(CLASSES))
+        assert on_disk["inputs"]["crop"]["size"] == 48
+        assert on_disk["round_trip_max_abs_error"] < 1e-4
+        val = on_disk["metrics"]["val"]
+        assert len(val["confusion_matrix"]) == len(on_disk["classes"])
+        raw = on_disk["metrics"]["val_uncalibrated"]
+        assert np.sum(val["confusion_matrix"]) == np.sum(raw["confusion_matrix"]) > 0
+        # the bias is fitted for accuracy + macro-F1 on val: never worse there than without
+        assert val["accuracy"] + val["macro_f1"] >= raw["accuracy"] + raw["macro_f1"] - 1e-9
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert log and all("val3_accuracy" in row for row in log)
+
+
+def test_classifier_reads_the_crop_from_the_image(fused_run, media, landmarker):
+    out, _ = fused_run
+    classifier = load_classifier(out / "fused-3.onnx")
+    assert classifier.needs_crop and classifier.needs_landmarks
+    photo = cv2.imread(str(media / "single_face.jpg"))
+    face = landmarker.detect(photo, bgr=True)[0]
+    p = classifier.predict_face(face, photo)
+    assert p.shape == (3,) and abs(p.sum() - 1) < 1e-5
+    # the same face from an RGB copy of the image gives the same probabilities
+    np.testing.assert_allclose(
+        classifier.predict_face(face, np.ascontiguousarray(photo[:, :, ::-1]), color="rgb"), p,
+        atol=1e-6,
+    )
+    # another picture under the same landmarks changes the reading: the crop reaches the graph
+    noise = np.random.default_rng(0).integers(0, 256, photo.shape, dtype=np.uint8)
+    assert np.abs(classifier.predict_face(face, noise) - p).max() > 1e-7
+    with pytest.raises(ClassifierError, match="give the image"):
+        classifier.predict_face(face)
+    with pytest.raises(ClassifierError, match="crop"):
+        classifier.predict_proba(face.blendshapes, face.landmarks[None], face.matrix[None])
+
+
+def test_blendshape_models_still_need_no_crop(media, landmarker):
+    classifier = load_classifier("blend-mlp")
+    assert not classifier.needs_crop
+    face = landmarker.detect(cv2.imread(str(media / "single_face.jpg")), bgr=True)[0]
+    assert classifier.predict_face(face).shape == (3,)
+    with pytest.raises(ClassifierError, match="reads no face crop"):
+        classifier.crops(np.zeros((10, 10), np.uint8), face.landmarks[None])
+
+
+def test_estimator_runs_the_fused_model_on_a_real_clip(fused_run, media):
+    from emoblend.realtime.estimator import EmotionEstimator, EstimatorOptions
+
+    out, _ = fused_run
+    capture = cv2.VideoCapture(str(media / "single_face.mp4"))
+    options = EstimatorOptions(classifier=out / "fused-fold.onnx")
+    readings = []
+    with EmotionEstimator.create_from_options(options) as estimator:
+        for k in range(12):
+            ok, frame = capture.read()
+            assert ok
+            readings += estimator.process(frame, timestamp_ms=k * 33)
+        faces = estimator._landmarker.detect(frame, 12 * 33, bgr=True)
+        with pytest.raises(Exception, match="pass the frame"):
+            estimator.process_faces(faces, 13 * 33)
+    assert len(readings) == 12
+    assert all(abs(sum(r.probabilities.values()) - 1) < 1e-4 for r in readings)
+
+
+def test_mirrored_inputs_are_an_involution(crop_build):
+    from emoblend.train.fused import load_fused_data, mirror_inputs
+
+    data = load_fused_data(crop_build / "features.parquet")
+    x = data.x_train[:20]
+    np.testing.assert_allclose(mirror_inputs(mirror_inputs(x)), x, atol=1e-5)
+    assert np.abs(mirror_inputs(x) - x).max() > 1e-3
+
+
+def test_train_fused_cli_rejects_bad_options(crop_build, tmp_path):
+    table = crop_build / "features.parquet"
+    proc = run_cli("train-fused", table, "--out", tmp_path / "r", "--heads", "5")
+    assert_user_error(proc, "--heads")
+    proc = run_cli("train-fused", table, "--out", tmp_path / "r", "--crops", tmp_path / "no.npy")
+    assert_user_error(proc, "no crops at")

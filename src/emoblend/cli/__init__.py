@@ -10,6 +10,7 @@ import sys
 import typer
 
 from ..errors import EmoblendError
+from ..io.signals import stop_on_signals
 from . import blendshapes_cmd, dataset_cmd, realtime_cmd, train_cmd
 
 app = typer.Typer(
@@ -26,12 +27,27 @@ train_cmd.register(app)
 
 
 def main() -> None:
-    """Entry point: run the app; turn user errors into one line on stderr and exit status 2."""
+    """Entry point: run the app; turn user errors into one line on stderr and exit status 2.
+
+    SIGTERM unwinds like Ctrl-C (temporary files removed, `live` keeps its timeline), and a
+    process stopped by either exits with the shell's status for it: 130 or 143.
+    """
+    with stop_on_signals() as stop:
+        status = _run()
+    if stop.signum is not None:
+        sys.stderr.write(f"{stop.description}\n")
+        status = stop.exit_status
+    sys.exit(status)
+
+
+def _run() -> int | str | None:
     try:
         app()
     except EmoblendError as exc:
         sys.stderr.write(f"error: {exc}\n")
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        sys.exit(130)
+        return 2
+    except KeyboardInterrupt:  # Typer turns one into exit status 130 itself; this is a fallback
+        return 130
+    except SystemExit as exc:
+        return exc.code
+    return 0

@@ -33,7 +33,12 @@ def main() -> None:
     process stopped by either exits with the shell's status for it: 130 or 143.
     """
     with stop_on_signals() as stop:
-        status = _run()
+        try:
+            status = _run()
+        except Exception:
+            if stop.signum is None:
+                raise
+            status = None  # a failure the stop caused (say, a worker it ended): the stop says it
     if stop.signum is not None:
         sys.stderr.write(f"{stop.description}\n")
         status = stop.exit_status

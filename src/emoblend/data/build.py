@@ -30,6 +30,7 @@ from ..errors import DatasetError
 from ..face.blendshapes import BLENDSHAPE_NAMES
 from ..features.table import LANDMARK_COLUMNS, MATRIX_COLUMNS, META_COLUMNS, face_row
 from ..io.atomic import atomic_path
+from ..io.signals import signals_deferred
 from ..labels import fer_to_label
 from ..progress import progress_bar
 from .augment import NONE, apply_augmentation, draw_augmentation
@@ -327,10 +328,14 @@ def extract_parallel(
         initargs=(str(model_path), landmarks),
     )
     try:
-        futures = {
-            pool.submit(_extract_chunk, images, names): k
-            for k, (images, names) in enumerate(zip(pixels, augmentations, strict=True))
-        }
+        # Workers start (on submit) with the stop signals blocked, and keep them so: a Ctrl-C
+        # reaches the terminal's whole process group, a service manager's SIGTERM often the
+        # whole group too, and the parent alone should decide, stopping the pool below.
+        with signals_deferred():
+            futures = {
+                pool.submit(_extract_chunk, images, names): k
+                for k, (images, names) in enumerate(zip(pixels, augmentations, strict=True))
+            }
         for future in as_completed(futures):
             yield (futures[future], *future.result())
     finally:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -85,6 +86,9 @@ class FaceLandmarker:
         self._options = options
         self._landmarker = _create(options)
         self._last_timestamp: int | None = None
+        self.last_timings: dict[str, float] = {}
+        """Milliseconds of the last detect(): "mediapipe" (MediaPipe's own call, as a user
+        would make it) and "wrapper" (this class's conversions around it)."""
 
     def detect(
         self, image: np.ndarray, timestamp_ms: int | None = None, *, bgr: bool = False
@@ -92,6 +96,7 @@ class FaceLandmarker:
         """Find up to ``num_faces`` faces; returns them largest first."""
         if self._landmarker is None:
             raise EmoblendError("this FaceLandmarker is closed; create a new one")
+        t0 = time.perf_counter()
         rgb = to_rgb8(image, bgr=bgr)
         if self.mode == "video":
             if timestamp_ms is None:
@@ -105,11 +110,13 @@ class FaceLandmarker:
                 )
             self._last_timestamp = timestamp_ms
         with signals_deferred():  # see _create
+            t1 = time.perf_counter()
             mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
             if self.mode == "image":
                 result = self._landmarker.detect(mp_image)
             else:
                 result = self._landmarker.detect_for_video(mp_image, timestamp_ms)
+            t2 = time.perf_counter()
         faces = [
             _to_face(lms, shapes, matrix, rgb.shape[1], rgb.shape[0])
             for lms, shapes, matrix in zip(
@@ -119,7 +126,11 @@ class FaceLandmarker:
                 strict=True,
             )
         ]
-        return sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=True)
+        faces.sort(key=lambda f: f.box[2] * f.box[3], reverse=True)
+        self.last_timings = {
+            "mediapipe": (t2 - t1) * 1e3, "wrapper": (t1 - t0 + time.perf_counter() - t2) * 1e3
+        }
+        return faces
 
     def reset(self) -> None:
         """Start a new stream: VIDEO-mode tracking state and timestamps are dropped."""

@@ -13,12 +13,17 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from emoblend import FaceLandmarker
+from emoblend.io.images import read_image
+from emoblend.io.signals import Stopped, stop_on_signals
 from emoblend.io.timeline import TIMELINE_COLUMNS, read_timeline
 
 STOPS_PER_SIGNAL = 50
@@ -97,3 +102,37 @@ def test_video_stopped_mid_write_leaves_no_file(media: Path, tmp_path: Path, sig
     assert [line for line in err.splitlines() if line.strip()][-1].startswith("stopped by")
     assert all(name.startswith(".") and ".tmp." in name for name in written), written
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "temporary files left behind"
+
+
+def _interrupt_after(started: threading.Event, delay: float) -> None:
+    started.wait()
+    time.sleep(delay)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_a_stop_waits_for_the_mediapipe_call_in_flight(media: Path, face_model: Path):
+    """The crash's cause, seen directly: mediapipe 1.2 runs each call on a worker thread and
+    waits for it in a way a signal interrupts. Under stop_on_signals, a real SIGINT sent while
+    a frame is in MediaPipe raises only once the call has returned: no MediaPipe frame is on
+    the Stopped's traceback (on main, every one of these stops unwound from inside it)."""
+    image = read_image(media / "single_face.jpg")
+    inside = 0
+    with stop_on_signals() as stop, FaceLandmarker(face_model) as landmarker:
+        landmarker.detect(image)
+        for attempt in range(20):
+            started = threading.Event()
+            timer = threading.Thread(target=_interrupt_after, args=(started, 0.002 * (attempt % 4)))
+            timer.start()
+            with pytest.raises(Stopped) as caught:
+                started.set()
+                landmarker.detect(image)
+                time.sleep(5)
+            timer.join()
+            places = [(f.f_code.co_filename, f.f_code.co_name)
+                      for f, _ in traceback.walk_tb(caught.value.__traceback__)]
+            assert not [p for p in places if "mediapipe" in p[0] or "concurrent" in p[0]], places
+            inside += any(name == "signals_deferred" for _, name in places)
+            if inside >= 5:
+                break
+    assert stop.signum == signal.SIGINT
+    assert inside >= 5, "the signal never arrived while MediaPipe ran a frame"

@@ -108,7 +108,9 @@ def signals_deferred() -> Iterator[None]:
 
     A stop signal that arrives meanwhile is not lost: :func:`stop_on_signals` raises its
     :class:`Stopped` as the block ends. The signals are also blocked in this thread at the
-    OS level, so that under another handler they cannot interrupt a wait inside the block.
+    OS level, so that under another handler they cannot interrupt a wait inside the block;
+    threads and processes started inside the block inherit that mask and keep it, which is
+    how a worker pool is made to leave stopping to its parent (``data/build.py``).
     """
     main = threading.current_thread() is threading.main_thread()
     if main:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from conftest import assert_user_error, run_cli
 
-from emoblend.io.timeline import TIMELINE_COLUMNS
+from emoblend.io.timeline import timeline_columns
 
 
 def test_video_writes_timeline_annotated_video_and_plot(tmp_path, media):
@@ -18,7 +18,7 @@ def test_video_writes_timeline_annotated_video_and_plot(tmp_path, media):
                    "--plot", plot)
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(timeline)
-    assert tuple(table.columns) == TIMELINE_COLUMNS
+    assert tuple(table.columns) == timeline_columns()
     assert table["frame"].tolist() == list(range(72))
     assert table["time_ms"].is_monotonic_increasing and table["time_ms"].iloc[-1] == 2367
     assert set(table["face_id"]) == {0}
@@ -48,7 +48,7 @@ def test_video_timeline_jsonl_rows(tmp_path, media):
     proc = run_cli("video", media / "face_noface.mov", "--timeline", timeline)
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in timeline.read_text().splitlines()]
-    assert rows and all(tuple(r) == TIMELINE_COLUMNS for r in rows)
+    assert rows and all(tuple(r) == timeline_columns() for r in rows)
     # the face is there at the start and gone after the cut
     frames = {r["frame"] for r in rows}
     assert set(range(60)) <= frames

@@ -4,7 +4,11 @@ Figures come from scikit-learn's metrics (a core dependency, so evaluation works
 robot-side install too). Rows where MediaPipe found no face (all 52 blendshapes empty) cannot
 be classified; they are counted -- in total and per class -- and reported, never dropped
 silently, and the result also gives the accuracy and macro-F1 obtained if they all counted
-as "unknown", the reading a robot would make of a faceless frame.
+as "unknown", the reading a robot would make of a faceless frame (for a seven-class model,
+which has no "unknown", they count as errors).
+
+The truth follows the classifier's label set: the paper's three classes from the table's
+``label`` (or ``emotion``) column, FER2013's seven from its ``emotion`` codes.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from .classify.classifier import Classifier, table_features
 from .errors import DatasetError
 from .face.blendshapes import BLENDSHAPE_NAMES
 from .features.table import check_table, detected_mask, read_table
-from .labels import CLASSES, UNKNOWN
+from .labels import CLASSES, WARMUP_LABEL, fer_to_names
 
 
 def load_rows(path: str | os.PathLike, split: str | None = None) -> pd.DataFrame:
@@ -63,9 +67,11 @@ def evaluate(table: pd.DataFrame, classifier: Classifier, source: str = "the tab
     found = detected_mask(table)
     if not found.any():
         raise DatasetError(f"{source}: none of its {len(table)} rows has a detected face")
-    labels = list(range(len(CLASSES)))
-    index = {c: i for i, c in enumerate(CLASSES)}
-    y_all = table["label"].map(index).to_numpy(np.int64)
+    classes = classifier.labels
+    labels = list(range(len(classes)))
+    index = {c: i for i, c in enumerate(classes)}
+    truth = _truth(table, classes, source)
+    y_all = pd.Series(truth).map(index).to_numpy(np.int64)
     rows = table[found]
     y = y_all[found]
     proba = classifier.predict_features(table_features(classifier.info, rows))
@@ -74,9 +80,13 @@ def evaluate(table: pd.DataFrame, classifier: Classifier, source: str = "the tab
         y, pred, labels=labels, zero_division=0
     )
     # Undetected faces read as "unknown": what a robot reports for a frame without a face.
-    pred_all = np.full(len(table), UNKNOWN)
+    # A label set without "unknown" has no right answer for them: -1 counts as an error.
+    pred_all = np.full(len(table), index.get(WARMUP_LABEL, -1))
     pred_all[found] = pred
     missed = ~found
+    undetected_key = (
+        "with_undetected_as_unknown" if WARMUP_LABEL in index else "with_undetected_as_errors"
+    )
     result = {
         "model": classifier.name,
         "model_version": classifier.info.raw.get("version"),
@@ -84,11 +94,11 @@ def evaluate(table: pd.DataFrame, classifier: Classifier, source: str = "the tab
         "rows": int(len(table)),
         "evaluated": int(found.sum()),
         "undetected": int(missed.sum()),
-        "undetected_by_class": {c: int((y_all[missed] == i).sum()) for i, c in enumerate(CLASSES)},
+        "undetected_by_class": {c: int((y_all[missed] == i).sum()) for i, c in enumerate(classes)},
         "accuracy": float(accuracy_score(y, pred)),
         "macro_f1": float(f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
         "cross_entropy": float(log_loss(y, np.clip(proba, 1e-7, 1.0), labels=labels)),
-        "labels": list(CLASSES),
+        "labels": list(classes),
         "confusion_matrix": confusion_matrix(y, pred, labels=labels).tolist(),
         "per_class": {
             c: {
@@ -97,9 +107,9 @@ def evaluate(table: pd.DataFrame, classifier: Classifier, source: str = "the tab
                 "f1": float(f1[i]),
                 "support": int(support[i]),
             }
-            for i, c in enumerate(CLASSES)
+            for i, c in enumerate(classes)
         },
-        "with_undetected_as_unknown": {
+        undetected_key: {
             "accuracy": float(accuracy_score(y_all, pred_all)),
             "macro_f1": float(
                 f1_score(y_all, pred_all, labels=labels, average="macro", zero_division=0)
@@ -111,9 +121,9 @@ def evaluate(table: pd.DataFrame, classifier: Classifier, source: str = "the tab
             "image_id": (
                 rows["image_id"].to_numpy() if "image_id" in rows.columns else np.flatnonzero(found)
             ),
-            "label": rows["label"].to_numpy(),
-            "predicted": np.array(CLASSES)[pred],
-            **{f"p_{c}": proba[:, i] for i, c in enumerate(CLASSES)},
+            "label": truth[found],
+            "predicted": np.array(classes)[pred],
+            **{f"p_{c}": proba[:, i] for i, c in enumerate(classes)},
             "p_true": proba[np.arange(len(y)), y],
         }
     )
@@ -121,6 +131,18 @@ def evaluate(table: pd.DataFrame, classifier: Classifier, source: str = "the tab
         if extra in rows.columns:
             per_row[extra] = rows[extra].to_numpy()
     return {"result": result, "rows": per_row}
+
+
+def _truth(table: pd.DataFrame, classes: tuple[str, ...], source: str) -> np.ndarray:
+    """Each row's true label in the classifier's label set."""
+    if tuple(classes) == CLASSES:
+        return table["label"].to_numpy(dtype=str)
+    if "emotion" not in table.columns:
+        raise DatasetError(
+            f"{source} has no 'emotion' column; a model with labels {', '.join(classes)} is "
+            "scored against FER2013's emotion codes (0-6)"
+        )
+    return fer_to_names(table["emotion"].to_numpy(), classes)
 
 
 def errors_frame(per_row: pd.DataFrame) -> pd.DataFrame:
@@ -151,7 +173,8 @@ def plot_confusion(result: dict, path: str | os.PathLike) -> None:
     from .io.figures import plt, save_figure
 
     cm = np.array(result["confusion_matrix"])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    size = 4.2 if len(result["labels"]) <= 3 else 6.0
+    fig, axes = plt.subplots(1, 2, figsize=(size * 2.4, size))
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     for ax, values, title in ((axes[0], cm, "counts"), (axes[1], norm, "share of true class")):
         ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
@@ -164,8 +187,9 @@ def plot_confusion(result: dict, path: str | os.PathLike) -> None:
                 va="center",
                 color="white" if norm[r, c] > 0.5 else "black",
             )
-        ax.set_xticks(range(3), result["labels"])
-        ax.set_yticks(range(3), result["labels"])
+        ticks = range(len(result["labels"]))
+        ax.set_xticks(ticks, result["labels"], rotation=45 if len(ticks) > 3 else 0)
+        ax.set_yticks(ticks, result["labels"])
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title(title)
@@ -180,12 +204,13 @@ def plot_confusion(result: dict, path: str | os.PathLike) -> None:
 def plot_per_class(result: dict, path: str | os.PathLike) -> None:
     from .io.figures import plt, save_figure
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    n = len(result["labels"])
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * n), 3.5))
     width = 0.27
     for k, metric in enumerate(("precision", "recall", "f1")):
         values = [result["per_class"][c][metric] for c in result["labels"]]
-        ax.bar(np.arange(3) + (k - 1) * width, values, width, label=metric)
-    ax.set_xticks(range(3), result["labels"])
+        ax.bar(np.arange(n) + (k - 1) * width, values, width, label=metric)
+    ax.set_xticks(range(n), result["labels"])
     ax.set_ylim(0, 1)
     ax.legend()
     ax.set_title(f"{result['model']}: per-class figures")

@@ -5,7 +5,8 @@ says what the model expects and how it was made: the blendshape names it reads (
 the 52, in order), whether it also needs landmark features and which preprocessing builds
 them, the class order, a hash of the training data, its measured metrics and its version.
 The ONNX graph takes one float32 input ``features`` of shape [N, F] and returns
-probabilities [N, 3] in :data:`~emoblend.labels.CLASSES` order.
+probabilities [N, C] in the order of the sidecar's ``classes``: the paper's three
+(:data:`~emoblend.labels.CLASSES`) or FER2013's seven (:data:`~emoblend.labels.FER_EMOTIONS`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 from ..errors import ClassifierError
 from ..face.blendshapes import BLENDSHAPE_NAMES, NUM_BLENDSHAPES
 from ..features.landmarks import LANDMARK_PREPROCESSING
-from ..labels import CLASSES
+from ..labels import CLASSES, label_set_name
 
 DEFAULT_MODEL = "landmark-mlp"
 """The name :func:`load_classifier` loads when given none (see assets/)."""
@@ -52,11 +53,15 @@ class ModelInfo:
         except (KeyError, TypeError) as exc:
             raise ClassifierError(f"classifier sidecar lacks {exc}; re-export the model") from None
         unknown = [n for n in info.blendshapes if n not in BLENDSHAPE_NAMES]
-        if unknown or tuple(info.classes) != CLASSES:
+        if unknown:
             raise ClassifierError(
-                f"classifier sidecar names unknown blendshapes {unknown} or classes "
-                f"{info.classes}; expected MediaPipe names and {CLASSES}"
+                f"classifier sidecar names unknown blendshapes {unknown}; "
+                "expected MediaPipe's names"
             )
+        try:
+            label_set_name(info.classes)
+        except ValueError as exc:
+            raise ClassifierError(f"classifier sidecar: {exc}") from None
         return info
 
 
@@ -129,7 +134,8 @@ def table_features(info: ModelInfo, table) -> np.ndarray:  # noqa: ANN001 - a pa
 
 
 class Classifier:
-    """An ONNX emotion classifier; ``predict_proba`` maps features to [N, 3] probabilities."""
+    """An ONNX emotion classifier; ``predict_proba`` maps features to [N, C] probabilities,
+    C = ``len(labels)``."""
 
     def __init__(self, onnx_path: str | os.PathLike, info: ModelInfo, *, threads: int = 1) -> None:
         import onnxruntime as ort
@@ -148,6 +154,12 @@ class Classifier:
             first = str(exc).splitlines()[0][:200]
             raise ClassifierError(f"cannot load classifier {self.path} ({first})") from None
         self._input = self._session.get_inputs()[0].name
+        width = self._session.get_outputs()[0].shape[-1]
+        if isinstance(width, int) and width != len(info.classes):
+            raise ClassifierError(
+                f"classifier {self.path} outputs {width} probabilities but its sidecar names "
+                f"{len(info.classes)} classes; re-export the model"
+            )
 
     @property
     def name(self) -> str:
@@ -180,11 +192,11 @@ class Classifier:
         landmarks: np.ndarray | None = None,
         matrices: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Probabilities [N, 3] (happy, unknown, sad) for one face ([52]) or a batch ([N, 52])."""
+        """Probabilities [N, C] (``labels`` order) for one face ([52]) or a batch ([N, 52])."""
         return self.predict_features(self.features(blendshapes, landmarks, matrices))
 
     def predict_features(self, features: np.ndarray) -> np.ndarray:
-        """Probabilities [N, 3] for ready-built model inputs [N, F] (see :meth:`features`)."""
+        """Probabilities [N, C] for ready-built model inputs [N, F] (see :meth:`features`)."""
         x = np.ascontiguousarray(features, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ClassifierError(
@@ -194,12 +206,17 @@ class Classifier:
         return self._session.run(None, {self._input: x})[0]
 
     @property
+    def labels(self) -> tuple[str, ...]:
+        """The model's label set, in the order of its probabilities (from the sidecar)."""
+        return self.info.classes
+
+    @property
     def n_features(self) -> int:
         """Width F of the model input [N, F]."""
         return int(self._session.get_inputs()[0].shape[1])
 
     def predict_face(self, face) -> np.ndarray:  # noqa: ANN001 - emoblend.face.landmarker.Face
-        """Probabilities [3] for one detected :class:`~emoblend.face.landmarker.Face`."""
+        """Probabilities [C] for one detected :class:`~emoblend.face.landmarker.Face`."""
         return self.predict_proba(face.blendshapes, face.landmarks[None], face.matrix[None])[0]
 
 

@@ -15,6 +15,13 @@ ModelOption = typer.Option(
     None, "--model", help="Classifier: a bundled name or an .onnx path (default: the shipped one)."
 )
 NumFacesOption = typer.Option(1, "--num-faces", min=1, help="Most faces to read per frame.")
+BagOption = typer.Option(
+    None, "--bag", help="Also write a ROS 2 bag (REP-155 topics, MCAP) to this new folder "
+    '(needs pip install "emoblend[ros]").', file_okay=False,
+)
+BagImagesOption = typer.Option(
+    False, "--bag-images", help="Also record the frames in the bag (JPEG CompressedImage)."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -52,19 +59,24 @@ def video(
     model: str | None = ModelOption,
     num_faces: int = NumFacesOption,
     face_model: Path | None = FaceModelOption,
+    bag: Path | None = BagOption,
+    bag_images: bool = BagImagesOption,
 ) -> None:
     """Read the emotion of each face in a video, frame by frame, with steady labels."""
     from ..realtime.estimator import EstimatorOptions
     from ..realtime.pipeline import process_video
+    from ..ros.sinks import stream_sinks
 
     summary = process_video(
         input,
         EstimatorOptions(classifier=model, num_faces=num_faces, face_model=face_model),
         annotated=output, timeline=timeline, plot=plot, progress=True,
+        sinks=stream_sinks(bag=bag, bag_images=bag_images),
     )
     out = Console()
     _summary_lines(summary, out)
-    for what, path in (("annotated video", output), ("timeline", timeline), ("plot", plot)):
+    for what, path in (("annotated video", output), ("timeline", timeline), ("plot", plot),
+                       ("ROS 2 bag", bag)):
         if path is not None:
             out.print(f"{what} written to {path}", highlight=False)
 
@@ -87,6 +99,18 @@ def live(
     model: str | None = ModelOption,
     num_faces: int = NumFacesOption,
     face_model: Path | None = FaceModelOption,
+    bag: Path | None = BagOption,
+    bag_images: bool = BagImagesOption,
+    foxglove: str | None = typer.Option(
+        None, "--foxglove", metavar="[HOST:]PORT",
+        help="Serve a live Foxglove view (camera, boxes, readings) on this address; "
+        "127.0.0.1 unless a host is given (8765 is Foxglove's usual port).",
+    ),
+    token: str | None = typer.Option(
+        None, "--token", envvar="EMOBLEND_TOKEN",
+        help="Token Foxglove clients must give (ws://HOST:PORT/?token=TOKEN); needed for "
+        "any --foxglove host but loopback.",
+    ),
 ) -> None:
     """Read emotions live from a camera, with an overlay: box, label, confidence bar, fps."""
     from contextlib import ExitStack
@@ -97,9 +121,12 @@ def live(
     from ..io.timeline import TimelineWriter, timeline_format
     from ..realtime.estimator import EmotionEstimator, EstimatorOptions
     from ..realtime.pipeline import run_stream
+    from ..ros.sinks import stream_sinks
 
     if timeline is not None:
         timeline_format(timeline)
+    sinks = stream_sinks(bag=bag, bag_images=bag_images, foxglove=foxglove, token=token,
+                         live=True)
     out = Console()
     last_labels: dict[int, str] = {}
 
@@ -130,11 +157,16 @@ def live(
             _check_display()
         estimator = stack.enter_context(EmotionEstimator.create_from_options(
             EstimatorOptions(classifier=model, num_faces=num_faces, face_model=face_model)))
-        writer = stack.enter_context(TimelineWriter(timeline)) if timeline else None
+        writer = (stack.enter_context(TimelineWriter(timeline, estimator.labels))
+                  if timeline else None)
+        for sink in sinks:
+            stack.enter_context(sink)
+            if getattr(sink, "url", None):
+                out.print(f"Foxglove live view on {sink.url}", highlight=False)
         try:
             run_stream(source, estimator, annotate=None if no_window else show,
                        on_row=writer.write if writer else None, on_frame=report,
-                       keep_rows=False)
+                       keep_rows=False, sinks=sinks)
         except (Stop, KeyboardInterrupt):
             # the normal ways to end a live session (q, Ctrl-C, SIGTERM): outputs are kept,
             # and a stop signal still sets the exit status (see emoblend.cli.main)
@@ -144,6 +176,8 @@ def live(
                 cv2.destroyAllWindows()
     if timeline is not None:
         out.print(f"timeline written to {timeline}", highlight=False)
+    if bag is not None:
+        out.print(f"ROS 2 bag written to {bag}", highlight=False)
 
 
 def _check_display() -> None:
@@ -175,7 +209,6 @@ def images(
 
     from ..io.atomic import atomic_path
     from ..io.images import expand_image_paths, read_image
-    from ..labels import CLASSES
     from ..realtime.estimator import EmotionEstimator, EstimatorOptions
 
     files = expand_image_paths(paths)
@@ -188,6 +221,7 @@ def images(
         EmotionEstimator.create_from_options(options) as estimator,
         progress_bar(enabled=len(files) >= 5) as bar,
     ):
+        labels = estimator.labels
         for path in bar.track(files, description="reading faces"):
             readings = estimator.process(read_image(path))
             if not readings:
@@ -195,10 +229,10 @@ def images(
             for r in readings:
                 row = {"file": str(path), "face": r.face_id}
                 row.update(zip(("x", "y", "w", "h"), r.box, strict=True))
-                row.update({f"p_{c}": round(r.probabilities[c], 6) for c in CLASSES})
+                row.update({f"p_{c}": round(p, 6) for c, p in r.probabilities.items()})
                 row["label"] = r.raw_label
                 rows.append(row)
-    columns = ["file", "face", "x", "y", "w", "h", *[f"p_{c}" for c in CLASSES], "label"]
+    columns = ["file", "face", "x", "y", "w", "h", *[f"p_{c}" for c in labels], "label"]
     table = pd.DataFrame(rows, columns=columns)
     table["face"] = table["face"].astype("Int64")
     for col in ("x", "y", "w", "h"):
@@ -210,15 +244,15 @@ def images(
         console.print(f"{len(table)} rows written to {csv}", highlight=False)
         return
     view = Table(title="emotion per face")
-    for col in ("file", "face", "box", *CLASSES, "label"):
+    for col in ("file", "face", "box", *labels, "label"):
         view.add_column(col, justify="left" if col in ("file", "label") else "right")
     for row in rows:
         if row["face"] is None:
-            view.add_row(row["file"], "", "", "", "", "", "no face")
+            view.add_row(row["file"], *[""] * (2 + len(labels)), "no face")
             continue
         box = f"{row['x']},{row['y']},{row['w']},{row['h']}"
         view.add_row(row["file"], str(row["face"]), box,
-                     *[f"{row[f'p_{c}']:.2f}" for c in CLASSES], row["label"])
+                     *[f"{row[f'p_{c}']:.2f}" for c in labels], row["label"])
     console.print(view)
 
 

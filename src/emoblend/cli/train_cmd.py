@@ -217,16 +217,18 @@ def _print_result(result: dict, written: list[str]) -> None:
         + ", ".join(f"{k} {v}" for k, v in result["undetected_by_class"].items())
         + ")"
     )
+    three = "with_undetected_as_unknown" in result  # the paper's classes (or seven emotions)
+    paper = (f"   (paper: accuracy {PAPER['accuracy']}, macro-F1 {PAPER['macro_f1']})"
+             if three else "")
     console.print(
         f"accuracy {result['accuracy']:.4f}   macro-F1 {result['macro_f1']:.4f}   "
-        f"cross-entropy {result['cross_entropy']:.4f}   (paper: accuracy "
-        f"{PAPER['accuracy']}, macro-F1 {PAPER['macro_f1']})",
+        f"cross-entropy {result['cross_entropy']:.4f}{paper}",
         highlight=False,
     )
-    other = result["with_undetected_as_unknown"]
+    other = result["with_undetected_as_unknown" if three else "with_undetected_as_errors"]
     console.print(
-        f"counting undetected faces as 'unknown': accuracy {other['accuracy']:.4f}, "
-        f"macro-F1 {other['macro_f1']:.4f}",
+        f"counting undetected faces as {'unknown' if three else 'errors'}: "
+        f"accuracy {other['accuracy']:.4f}, macro-F1 {other['macro_f1']:.4f}",
         highlight=False,
     )
     cm = Table(title="confusion matrix (rows: truth, columns: prediction)")
@@ -352,7 +354,9 @@ def export(
                 "confusion_matrix",
                 "per_class",
                 "with_undetected_as_unknown",
+                "with_undetected_as_errors",
             )
+            if k in result
         }
         write_text(Path(out).with_suffix(".json"), json.dumps(data, indent=1) + "\n")
     Console().print(

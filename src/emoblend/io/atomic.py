@@ -6,6 +6,7 @@ A crash, a Ctrl-C or a user error half-way through never leaves a half-written o
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,3 +41,22 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
 def write_text(dest: str | os.PathLike, text: str) -> None:
     with atomic_path(dest) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+@contextmanager
+def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
+    """Yield a path for a new directory to fill; on success it is renamed to ``dest``.
+
+    The yielded path keeps ``dest``'s own name, inside a hidden temporary folder beside it
+    (writers such as rosbags name the files inside after their folder). The caller creates it.
+    On an error, or a crash, nothing appears under ``dest``.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    holder = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    try:
+        work = holder / dest.name
+        yield work
+        os.rename(work, dest)
+    finally:
+        shutil.rmtree(holder, ignore_errors=True)

@@ -9,10 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..labels import CLASSES
+from .palette import label_bgr
 
-# BGR colours per class, chosen to be told apart by colour-blind viewers too (blue/orange/grey)
-CLASS_COLORS = {"happy": (0, 165, 255), "unknown": (170, 170, 170), "sad": (200, 100, 0)}
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
@@ -24,7 +22,7 @@ def draw_readings(image: np.ndarray, readings, fps: float | None = None) -> np.n
     thick = max(1, int(round(2 * scale)))
     for r in readings:
         x, y, bw, bh = r.box
-        color = CLASS_COLORS[r.stable_label]
+        color = label_bgr(r.stable_label)
         cv2.rectangle(image, (x, y), (x + bw, y + bh), color, thick)
         text = f"#{r.face_id} {r.stable_label} {r.confidence:.2f}"
         (tw, th), base = cv2.getTextSize(text, FONT, 0.7 * scale, thick)
@@ -36,10 +34,17 @@ def draw_readings(image: np.ndarray, readings, fps: float | None = None) -> np.n
         bar_h = max(4, int(8 * scale))
         cv2.rectangle(image, (x, bar_y), (x + bw, bar_y + bar_h), (60, 60, 60), -1)
         cv2.rectangle(image, (x, bar_y), (x + int(bw * r.confidence), bar_y + bar_h), color, -1)
-        raw = " ".join(f"{c[:3]} {r.probabilities[c]:.2f}" for c in CLASSES)
+        raw = " ".join(f"{c[:3]} {p:.2f}" for c, p in _top_three(r.probabilities))
         cv2.putText(image, f"frame: {raw}", (x, min(h - 4, bar_y + bar_h + int(18 * scale))),
                     FONT, 0.5 * scale, (255, 255, 255), 1, cv2.LINE_AA)
     if fps is not None:
         cv2.putText(image, f"{fps:.1f} fps", (8, int(24 * scale)), FONT, 0.7 * scale,
                     (255, 255, 255), thick, cv2.LINE_AA)
     return image
+
+
+def _top_three(probabilities: dict[str, float]) -> list[tuple[str, float]]:
+    """The per-frame line's entries: all three of the paper's classes in their order, or the
+    three likeliest of a larger label set (seven would not fit beside a face)."""
+    items = list(probabilities.items())
+    return items if len(items) <= 3 else sorted(items, key=lambda kv: -kv[1])[:3]

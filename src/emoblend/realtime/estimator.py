@@ -24,7 +24,7 @@ import numpy as np
 from ..classify.classifier import Classifier, load_classifier
 from ..errors import EmoblendError
 from ..face.landmarker import Face, FaceLandmarker
-from ..labels import CLASSES
+from ..labels import WARMUP_LABEL
 from .stabilizer import StabilizerOptions
 from .tracking import FaceTracker
 
@@ -61,11 +61,13 @@ class EmotionReading:
     box: tuple[int, int, int, int]
     """(x, y, w, h) in pixels."""
     probabilities: dict[str, float]
-    """This frame's classifier probabilities, keyed by class in CLASSES order."""
+    """This frame's classifier probabilities, keyed by the classifier's labels in its order
+    (happy, unknown, sad for the paper's classes; FER2013's seven for a seven-class model)."""
     raw_label: str
     """argmax of this frame's probabilities."""
     stable_label: str
-    """The stabilizer's label ("unknown" until the face has been seen long enough)."""
+    """The stabilizer's label: one of the classifier's labels, or "unknown" until the face has
+    been seen long enough."""
     confidence: float
     """Smoothed probability of the stable label (this frame's, in IMAGE mode)."""
     timestamp_ms: int | None
@@ -74,8 +76,8 @@ class EmotionReading:
 
     @property
     def probability_array(self) -> np.ndarray:
-        """The probabilities as a (3,) array in CLASSES order."""
-        return np.array([self.probabilities[c] for c in CLASSES], dtype=np.float32)
+        """The probabilities as a (C,) array in the classifier's label order."""
+        return np.fromiter(self.probabilities.values(), dtype=np.float32)
 
 
 class EmotionEstimator:
@@ -98,11 +100,18 @@ class EmotionEstimator:
         self._landmarker = FaceLandmarker(
             options.face_model, mode=options.running_mode, num_faces=options.num_faces
         )
-        self.tracker = FaceTracker(options.stabilizer, timeout_ms=options.track_timeout_ms)
+        self.tracker = FaceTracker(
+            options.stabilizer, timeout_ms=options.track_timeout_ms, labels=self.labels
+        )
         self.last_timings: dict[str, float] = {}
         """Milliseconds spent per stage on the last process() call: "mediapipe" (MediaPipe's
         own call), "wrapper" (the landmarker's conversions around it), "classifier" and
         "stabilizer" (tracking included): for overlays and benchmarks."""
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The classifier's label set: the keys of every reading's probabilities, in order."""
+        return self.classifier.labels
 
     @classmethod
     def create_from_options(cls, options: EstimatorOptions) -> EmotionEstimator:
@@ -133,8 +142,9 @@ class EmotionEstimator:
                 np.stack([f.matrix for f in faces]) if self.classifier.needs_landmarks else None,
             )
         else:
-            probs = np.zeros((0, len(CLASSES)), dtype=np.float32)
+            probs = np.zeros((0, len(self.labels)), dtype=np.float32)
         t2 = time.perf_counter()
+        labels = self.labels
         readings = []
         tracks = self.tracker.update([f.box for f in faces], timestamp_ms) if video else None
         for i, (face, p) in enumerate(zip(faces, probs, strict=True)):
@@ -148,9 +158,9 @@ class EmotionEstimator:
                 EmotionReading(
                     face_id=face_id,
                     box=face.box,
-                    probabilities={c: float(v) for c, v in zip(CLASSES, p, strict=True)},
-                    raw_label=CLASSES[raw],
-                    stable_label=CLASSES[stable],
+                    probabilities={c: float(v) for c, v in zip(labels, p, strict=True)},
+                    raw_label=labels[raw],
+                    stable_label=WARMUP_LABEL if stable is None else labels[stable],
                     confidence=confidence,
                     timestamp_ms=None if timestamp_ms is None else int(timestamp_ms),
                     face=face,

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -19,9 +20,9 @@ import pandas as pd
 from ..errors import EmoblendError
 from ..io.overlay import draw_readings
 from ..io.timeline import (
-    TIMELINE_COLUMNS,
     TimelineWriter,
     plot_timeline,
+    timeline_columns,
     timeline_format,
     timeline_row,
 )
@@ -29,6 +30,16 @@ from ..io.video import Frame, VideoSink, VideoSource, check_video_output
 from ..progress import progress_bar
 from .estimator import EmotionEstimator, EmotionReading, EstimatorOptions
 from .stabilizer import count_switches
+
+
+class FrameSink(AbstractContextManager, Protocol):
+    """Where each frame goes with its readings, besides the timeline: a ROS bag, a live view.
+
+    Entered before the first frame and exited after the last: a clean exit completes the
+    output, an exit with an exception leaves none. The loop calls ``write_frame`` once per frame.
+    """
+
+    def write_frame(self, frame: Frame, readings: list[EmotionReading]) -> None: ...
 
 
 @dataclass
@@ -83,6 +94,7 @@ def run_stream(
     on_row: Callable[[dict], None] | None = None,
     on_frame: Callable[[Frame, list[EmotionReading]], None] | None = None,
     keep_rows: bool = True,
+    sinks: Sequence[FrameSink] = (),
 ) -> StreamSummary:
     """Process every frame; ``annotate`` receives each frame with the overlay drawn on it.
 
@@ -90,6 +102,7 @@ def run_stream(
     with its readings (for progress bars and windows). The overlay's fps is a running average
     over the last second of frames. ``keep_rows=False`` keeps no rows in the summary, so an
     open-ended camera session does not grow in memory (its label statistics are then empty).
+    ``sinks`` (already entered by the caller) receive each frame with its readings.
     """
     summary = StreamSummary(warmup_ms=estimator.options.stabilizer.warmup_ms)
     recent: list[float] = []
@@ -112,6 +125,8 @@ def run_stream(
             annotate(draw_readings(frame.image, readings, fps))
         if on_frame is not None:
             on_frame(frame, readings)
+        for sink in sinks:
+            sink.write_frame(frame, readings)
     summary.processing_s = time.perf_counter() - start
     if summary.frames > 1:
         # the last frame lasts one frame interval too
@@ -128,8 +143,10 @@ def process_video(
     plot: str | os.PathLike | None = None,
     progress: bool = False,
     on_frame: Callable[[Frame, list[EmotionReading]], None] | None = None,
+    sinks: Sequence[FrameSink] = (),
 ) -> StreamSummary:
-    """Read a video file and write any of: an annotated video, a timeline, a timeline plot.
+    """Read a video file and write any of: an annotated video, a timeline, a timeline plot,
+    and whatever ``sinks`` write (a ROS bag).
 
     Outputs are checked before any work starts and written atomically: if the video turns out
     to be truncated half-way, none of them appears.
@@ -146,7 +163,9 @@ def process_video(
         stack.enter_context(source)
         estimator = stack.enter_context(EmotionEstimator.create_from_options(options))
         sink = stack.enter_context(VideoSink(annotated, source.fps)) if annotated else None
-        writer = stack.enter_context(TimelineWriter(timeline)) if timeline else None
+        writer = (stack.enter_context(TimelineWriter(timeline, estimator.labels))
+                  if timeline else None)
+        entered = [stack.enter_context(s) for s in sinks]
         callbacks = [on_frame] if on_frame else []
         if progress:
             bar = stack.enter_context(progress_bar())
@@ -163,8 +182,10 @@ def process_video(
             annotate=sink.write if sink else None,
             on_row=writer.write if writer else None,
             on_frame=each_frame if callbacks else None,
+            sinks=entered,
         )
     if plot is not None:
-        plot_timeline(pd.DataFrame(summary.rows, columns=list(TIMELINE_COLUMNS)), plot,
+        columns = list(timeline_columns(estimator.labels))
+        plot_timeline(pd.DataFrame(summary.rows, columns=columns), plot,
                       title=Path(path).name, duration_ms=summary.duration_ms)
     return summary

@@ -14,6 +14,8 @@ sustained evidence, in three steps:
 
 Before ``warmup_ms`` of evidence the label is ``"unknown"`` (the paper's "no emotion we
 recognise"), so a face that has just appeared does not get a confident label from one frame.
+In a label set without "unknown" (FER2013's seven) the warm-up label is None, which the
+estimator reports as ``"unknown"`` with confidence 0.
 
 All parameters are in milliseconds of stream time, never in frames, because frame rates vary
 between cameras and with load.
@@ -33,9 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import EmoblendError
-from ..labels import CLASSES
-
-UNKNOWN = CLASSES.index("unknown")
+from ..labels import CLASSES, WARMUP_LABEL
 
 
 @dataclass(frozen=True)
@@ -65,22 +65,26 @@ class StabilizerOptions:
 class Stabilizer:
     """One face's temporal filter: ``update(probs, t_ms)`` -> (stable label index, confidence).
 
-    The confidence is the smoothed probability of the stable label.
+    The confidence is the smoothed probability of the stable label. ``labels`` is the
+    classifier's label set; it only decides the warm-up label (see the module docstring).
     """
 
-    def __init__(self, options: StabilizerOptions | None = None) -> None:
+    def __init__(
+        self, options: StabilizerOptions | None = None, labels: tuple[str, ...] = CLASSES
+    ) -> None:
         self.options = options or StabilizerOptions()
+        self._warmup = labels.index(WARMUP_LABEL) if WARMUP_LABEL in labels else None
         self.reset()
 
     def reset(self) -> None:
         self.smoothed: np.ndarray | None = None
-        self.label = UNKNOWN
+        self.label: int | None = self._warmup
         self._first_ms: float | None = None
         self._last_ms: float | None = None
         self._since_ms: float | None = None  # when the current label was taken
         self._settled = False
 
-    def update(self, probabilities: np.ndarray, timestamp_ms: float) -> tuple[int, float]:
+    def update(self, probabilities: np.ndarray, timestamp_ms: float) -> tuple[int | None, float]:
         opts = self.options
         p = np.asarray(probabilities, dtype=np.float64)
         t = float(timestamp_ms)
@@ -99,12 +103,12 @@ class Stabilizer:
         self._last_ms = t
         if not self._settled:
             if t - self._first_ms < opts.warmup_ms:
-                return self.label, float(self.smoothed[self.label])
+                return self.label, self._confidence()
             # the first real label: take the smoothed argmax, no margin against "unknown"
             self._settled = True
             self.label = int(np.argmax(self.smoothed))
             self._since_ms = t
-            return self.label, float(self.smoothed[self.label])
+            return self.label, self._confidence()
         best = int(np.argmax(self.smoothed))
         if (
             best != self.label
@@ -113,7 +117,10 @@ class Stabilizer:
         ):
             self.label = best
             self._since_ms = t
-        return self.label, float(self.smoothed[self.label])
+        return self.label, self._confidence()
+
+    def _confidence(self) -> float:
+        return 0.0 if self.label is None else float(self.smoothed[self.label])
 
 
 def count_switches(labels: list | np.ndarray) -> int:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ..labels import CLASSES
 from .stabilizer import Stabilizer, StabilizerOptions
 
 Box = tuple[int, int, int, int]
@@ -57,8 +58,10 @@ class FaceTracker:
         *,
         timeout_ms: float = 1000.0,
         max_centre_distance: float = 1.0,
+        labels: tuple[str, ...] = CLASSES,
     ) -> None:
         self.stabilizer_options = stabilizer or StabilizerOptions()
+        self.labels = labels
         self.timeout_ms = timeout_ms
         self.max_centre_distance = max_centre_distance
         self.tracks: dict[int, Track] = {}
@@ -92,7 +95,8 @@ class FaceTracker:
         out = []
         for box, track in zip(boxes, assigned, strict=True):
             if track is None:
-                track = Track(self._next_id, box, timestamp_ms, Stabilizer(self.stabilizer_options))
+                stabilizer = Stabilizer(self.stabilizer_options, self.labels)
+                track = Track(self._next_id, box, timestamp_ms, stabilizer)
                 self.tracks[track.face_id] = track
                 self._next_id += 1
             track.box = box

@@ -80,7 +80,7 @@ def sidecar(name: str, meta: dict, model: Classifier, version: str) -> dict:
     return {
         "name": name,
         "version": version,
-        "classes": list(CLASSES),
+        "classes": list(meta.get("classes", CLASSES)),
         "inputs": {"blendshapes": list(meta["blendshapes"]), "landmarks": meta.get("landmarks")},
         "input_name": "features",
         "output_name": "probabilities",

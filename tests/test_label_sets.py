@@ -55,7 +55,7 @@ def test_the_classifier_reports_the_sidecar_labels(seven_class_model, landmarker
     from emoblend.io.images import read_image
 
     classifier = load_classifier(seven_class_model)
-    assert classifier.labels == FER_EMOTIONS
+    assert classifier.classes == FER_EMOTIONS
     face = landmarker.detect(read_image(media / "single_face.jpg"))[0]
     p = classifier.predict_face(face)
     assert p.shape == (7,) and p.sum() == pytest.approx(1.0, abs=1e-5)

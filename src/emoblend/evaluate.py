@@ -67,7 +67,7 @@ def evaluate(table: pd.DataFrame, classifier: Classifier, source: str = "the tab
     found = detected_mask(table)
     if not found.any():
         raise DatasetError(f"{source}: none of its {len(table)} rows has a detected face")
-    classes = classifier.labels
+    classes = classifier.classes
     labels = list(range(len(classes)))
     index = {c: i for i, c in enumerate(classes)}
     truth = _truth(table, classes, source)

@@ -135,7 +135,7 @@ def table_features(info: ModelInfo, table) -> np.ndarray:  # noqa: ANN001 - a pa
 
 class Classifier:
     """An ONNX emotion classifier; ``predict_proba`` maps features to [N, C] probabilities,
-    C = ``len(labels)``."""
+    C = ``len(classes)``."""
 
     def __init__(self, onnx_path: str | os.PathLike, info: ModelInfo, *, threads: int = 1) -> None:
         import onnxruntime as ort
@@ -192,7 +192,7 @@ class Classifier:
         landmarks: np.ndarray | None = None,
         matrices: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Probabilities [N, C] (``labels`` order) for one face ([52]) or a batch ([N, 52])."""
+        """Probabilities [N, C] (``classes`` order) for one face ([52]) or a batch ([N, 52])."""
         return self.predict_features(self.features(blendshapes, landmarks, matrices))
 
     def predict_features(self, features: np.ndarray) -> np.ndarray:
@@ -204,11 +204,6 @@ class Classifier:
                 f"[N, {self.n_features}]"
             )
         return self._session.run(None, {self._input: x})[0]
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        """The model's label set, in the order of its probabilities (from the sidecar)."""
-        return self.info.classes
 
     @property
     def n_features(self) -> int:

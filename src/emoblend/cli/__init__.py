@@ -11,7 +11,7 @@ import typer
 
 from ..errors import EmoblendError
 from ..io.signals import stop_on_signals
-from . import blendshapes_cmd, dataset_cmd, realtime_cmd, train_cmd
+from . import blendshapes_cmd, dataset_cmd, realtime_cmd, serve_cmd, train_cmd
 
 app = typer.Typer(
     name="emoblend",
@@ -23,6 +23,7 @@ app = typer.Typer(
 blendshapes_cmd.register(app)
 dataset_cmd.register(app)
 realtime_cmd.register(app)
+serve_cmd.register(app)
 train_cmd.register(app)
 
 

@@ -61,15 +61,31 @@ def video(
     face_model: Path | None = FaceModelOption,
     bag: Path | None = BagOption,
     bag_images: bool = BagImagesOption,
+    server: str | None = typer.Option(
+        None, "--server", help="Read the frames on an `emoblend serve` server (ws://HOST:PORT) "
+        "instead of here; the outputs are the same."),
+    token: str | None = typer.Option(
+        None, "--token", envvar="EMOBLEND_TOKEN", help="The server's token (with --server)."),
 ) -> None:
     """Read the emotion of each face in a video, frame by frame, with steady labels."""
     from ..realtime.estimator import EstimatorOptions
     from ..realtime.pipeline import process_video
     from ..ros.sinks import stream_sinks
 
+    make_estimator = None
+    if server is not None:
+        if model is not None or num_faces != 1 or face_model is not None:
+            raise EmoblendError("with --server the server's own --model, --num-faces and "
+                                "--face-model apply; drop them here (set them on emoblend serve)")
+        from ..serve.client import RemoteEstimator
+
+        def make_estimator():  # noqa: ANN202 - connects once the video has opened
+            return RemoteEstimator(server, token=token)
+
     summary = process_video(
         input,
         EstimatorOptions(classifier=model, num_faces=num_faces, face_model=face_model),
+        make_estimator=make_estimator,
         annotated=output, timeline=timeline, plot=plot, progress=True,
         sinks=stream_sinks(bag=bag, bag_images=bag_images),
     )
@@ -157,7 +173,7 @@ def live(
             _check_display()
         estimator = stack.enter_context(EmotionEstimator.create_from_options(
             EstimatorOptions(classifier=model, num_faces=num_faces, face_model=face_model)))
-        writer = (stack.enter_context(TimelineWriter(timeline, estimator.labels))
+        writer = (stack.enter_context(TimelineWriter(timeline, estimator.classes))
                   if timeline else None)
         for sink in sinks:
             stack.enter_context(sink)
@@ -221,7 +237,7 @@ def images(
         EmotionEstimator.create_from_options(options) as estimator,
         progress_bar(enabled=len(files) >= 5) as bar,
     ):
-        labels = estimator.labels
+        labels = estimator.classes
         for path in bar.track(files, description="reading faces"):
             readings = estimator.process(read_image(path))
             if not readings:

@@ -57,7 +57,7 @@ def timeline_row(frame: int, reading) -> dict:  # noqa: ANN001 - EmotionReading
 class TimelineWriter:
     """Write timeline rows to ``path`` (.csv or .jsonl, chosen by suffix), atomically.
 
-    ``labels`` is the classifier's label set (``estimator.labels``): it names the
+    ``labels`` is the classifier's label set (``estimator.classes``): it names the
     ``p_<label>`` columns."""
 
     def __init__(self, path: str | os.PathLike, labels: tuple[str, ...] = CLASSES) -> None:

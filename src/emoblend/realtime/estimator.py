@@ -101,7 +101,7 @@ class EmotionEstimator:
             options.face_model, mode=options.running_mode, num_faces=options.num_faces
         )
         self.tracker = FaceTracker(
-            options.stabilizer, timeout_ms=options.track_timeout_ms, labels=self.labels
+            options.stabilizer, timeout_ms=options.track_timeout_ms, labels=self.classes
         )
         self.last_timings: dict[str, float] = {}
         """Milliseconds spent per stage on the last process() call: "mediapipe" (MediaPipe's
@@ -109,9 +109,9 @@ class EmotionEstimator:
         "stabilizer" (tracking included): for overlays and benchmarks."""
 
     @property
-    def labels(self) -> tuple[str, ...]:
+    def classes(self) -> tuple[str, ...]:
         """The classifier's label set: the keys of every reading's probabilities, in order."""
-        return self.classifier.labels
+        return self.classifier.classes
 
     @classmethod
     def create_from_options(cls, options: EstimatorOptions) -> EmotionEstimator:
@@ -142,9 +142,9 @@ class EmotionEstimator:
                 np.stack([f.matrix for f in faces]) if self.classifier.needs_landmarks else None,
             )
         else:
-            probs = np.zeros((0, len(self.labels)), dtype=np.float32)
+            probs = np.zeros((0, len(self.classes)), dtype=np.float32)
         t2 = time.perf_counter()
-        labels = self.labels
+        labels = self.classes
         readings = []
         tracks = self.tracker.update([f.box for f in faces], timestamp_ms) if video else None
         for i, (face, p) in enumerate(zip(faces, probs, strict=True)):

@@ -42,6 +42,22 @@ class FrameSink(AbstractContextManager, Protocol):
     def write_frame(self, frame: Frame, readings: list[EmotionReading]) -> None: ...
 
 
+class Estimator(Protocol):
+    """What the frame loop needs of an estimator: :class:`EmotionEstimator` in this process,
+    or :class:`emoblend.serve.client.RemoteEstimator` reading frames on a server."""
+
+    options: EstimatorOptions
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The model's labels, in the order of each reading's probabilities."""
+
+    def process(self, frame: np.ndarray, timestamp_ms: int | None = None
+                ) -> list[EmotionReading]: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class StreamSummary:
     """What happened in a stream, for the CLI's closing lines and the benchmarks."""
@@ -88,7 +104,7 @@ class StreamSummary:
 
 def run_stream(
     frames: Iterable[Frame],
-    estimator: EmotionEstimator,
+    estimator: Estimator,
     *,
     annotate: Callable[[np.ndarray], None] | None = None,
     on_row: Callable[[dict], None] | None = None,
@@ -136,8 +152,9 @@ def run_stream(
 
 def process_video(
     path: str | os.PathLike,
-    options: EstimatorOptions,
+    options: EstimatorOptions | None = None,
     *,
+    make_estimator: Callable[[], Estimator] | None = None,
     annotated: str | os.PathLike | None = None,
     timeline: str | os.PathLike | None = None,
     plot: str | os.PathLike | None = None,
@@ -149,7 +166,9 @@ def process_video(
     and whatever ``sinks`` write (a ROS bag).
 
     Outputs are checked before any work starts and written atomically: if the video turns out
-    to be truncated half-way, none of them appears.
+    to be truncated half-way, none of them appears. The frames go through the estimator
+    ``make_estimator()`` returns when given (a remote one, say: it is made once the video has
+    opened, and closed at the end), else through an :class:`EmotionEstimator` from ``options``.
     """
     if annotated is not None:
         check_video_output(annotated)
@@ -161,9 +180,13 @@ def process_video(
     source = VideoSource(path)
     with ExitStack() as stack:
         stack.enter_context(source)
-        estimator = stack.enter_context(EmotionEstimator.create_from_options(options))
+        if make_estimator is None:
+            estimator = EmotionEstimator.create_from_options(options or EstimatorOptions())
+        else:
+            estimator = make_estimator()
+        stack.callback(estimator.close)
         sink = stack.enter_context(VideoSink(annotated, source.fps)) if annotated else None
-        writer = (stack.enter_context(TimelineWriter(timeline, estimator.labels))
+        writer = (stack.enter_context(TimelineWriter(timeline, estimator.classes))
                   if timeline else None)
         entered = [stack.enter_context(s) for s in sinks]
         callbacks = [on_frame] if on_frame else []
@@ -185,7 +208,7 @@ def process_video(
             sinks=entered,
         )
     if plot is not None:
-        columns = list(timeline_columns(estimator.labels))
+        columns = list(timeline_columns(estimator.classes))
         plot_timeline(pd.DataFrame(summary.rows, columns=columns), plot,
                       title=Path(path).name, duration_ms=summary.duration_ms)
     return summary

@@ -1,21 +1,28 @@
 """Real-time figures of the online path; prints one JSON object.
 
-    python benchmarks/realtime.py [--media ../shared/media] [--repeats 3] [--seconds 30]
+    python benchmarks/realtime.py [--media ../shared/media] [--repeats 5] [--seconds 30]
+                                  [--skip-speed | --speed-only]
 
 What it measures, on WolfgangLanger_Pexels.mp4 and single_face.mp4:
 
-- speed: milliseconds per frame for each stage (decode, landmarker, classifier, stabilizer;
-  medians over all frames of all repeats) and frames per second of four passes, interleaved
-  in each repeat so that machine load hits them alike:
-    landmarker:        MediaPipe alone (VIDEO mode) over frames decoded beforehand;
-    estimator:         EmotionEstimator.process over the same frames;
-    decode+landmarker: reading the file and running MediaPipe alone;
-    decode+estimator:  reading the file and running EmotionEstimator (`emoblend video` minus
-                       the writers): the end-to-end throughput.
-  ``ratio`` is estimator fps / landmarker fps (goal >= 0.9): what emoblend costs on top of
-  MediaPipe. ``ratio_with_decode`` is the same with file decoding in both.
-  ``ratio_from_stage_medians`` is landmarker / (landmarker + classifier + stabilizer) from the
-  per-frame stage medians: the same question, far less sensitive to a busy machine.
+- speed, against bare MediaPipe as a user writes it (``cv2.cvtColor(frame,
+  cv2.COLOR_BGR2RGB)``, ``mp.Image``, ``FaceLandmarker.detect_for_video`` with the options
+  emoblend runs it with: VIDEO mode, num_faces 1, blendshapes and transformation matrixes on,
+  landmarks always): frames per second of four passes, alternated in each round so that
+  machine load hits them alike:
+    bare:             that user code over frames decoded beforehand;
+    estimator:        EmotionEstimator.process over the same frames;
+    decode+bare:      reading the file and running the user code;
+    decode+estimator: reading the file and running EmotionEstimator (`emoblend video` minus
+                      the writers): the end-to-end throughput.
+  ``ratio`` is the median over rounds of estimator fps / bare fps (goal >= 0.9): what
+  emoblend costs on top of MediaPipe. ``ratio_with_decode`` is the same with file decoding in
+  both. Milliseconds per frame per stage (medians over all frames of all rounds): decode,
+  bare (the user code's frame), and the estimator's own stages: mediapipe (the same calls
+  inside emoblend), wrapper (emoblend's conversions around them: colour, result objects to
+  arrays), classifier, stabilizer (tracking included). ``ratio_from_stage_medians`` is
+  mediapipe / (mediapipe + wrapper + classifier + stabilizer): the same question, far less
+  sensitive to a busy machine.
 - flicker: label switches per minute of the per-frame (raw) label and of the stable label,
   for every bundled classifier, on (a) still photos rendered as SECONDS-long clips with a
   small random drift, zoom, roll and sensor noise (emoblend.realtime.demo.render_still_clip) -- the
@@ -43,7 +50,11 @@ import statistics
 import time
 from pathlib import Path
 
+import cv2
+import mediapipe as mp
 import numpy as np
+from mediapipe.tasks import python as mp_tasks
+from mediapipe.tasks.python import vision
 
 from emoblend import (
     BLENDSHAPE_NAMES,
@@ -53,6 +64,7 @@ from emoblend import (
     StabilizerOptions,
 )
 from emoblend.classify.classifier import DEFAULT_MODEL, available_models, load_classifier
+from emoblend.face.model_file import resolve_face_model
 from emoblend.io.timeline import timeline_row
 from emoblend.io.video import VideoSource
 from emoblend.realtime.demo import astronaut_bgr, render_still_clip
@@ -61,6 +73,7 @@ from emoblend.realtime.pipeline import StreamSummary
 CLIPS = ("WolfgangLanger_Pexels.mp4", "single_face.mp4")
 SMILE = [BLENDSHAPE_NAMES.index("mouthSmileLeft"), BLENDSHAPE_NAMES.index("mouthSmileRight")]
 ONSET_LEVEL = 0.1
+ESTIMATOR_STAGES = ("mediapipe", "wrapper", "classifier", "stabilizer")
 MIN_TIMED_FRAMES = 400
 """Short clips are looped to at least this many frames per timed pass."""
 
@@ -81,18 +94,41 @@ def decode(path: Path) -> tuple[list, list[int], list[float]]:
     return images, stamps, ms
 
 
-def landmarker_pass(frames, stamps) -> float:
-    """Seconds for MediaPipe alone over in-memory frames (creation not timed)."""
-    with FaceLandmarker(mode="video") as lm:
+def bare_landmarker(model_path: str) -> vision.FaceLandmarker:
+    """MediaPipe's FaceLandmarker with the options EmotionEstimator runs it with."""
+    options = vision.FaceLandmarkerOptions(
+        base_options=mp_tasks.BaseOptions(model_asset_path=model_path),
+        running_mode=vision.RunningMode.VIDEO,
+        num_faces=1,
+        output_face_blendshapes=True,
+        output_facial_transformation_matrixes=True,
+    )
+    return vision.FaceLandmarker.create_from_options(options)
+
+
+def bare_step(landmarker: vision.FaceLandmarker, frame, timestamp_ms: int):  # noqa: ANN001
+    """One frame as a user writes it: OpenCV's BGR frame to RGB, into MediaPipe."""
+    rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
+    return landmarker.detect_for_video(image, timestamp_ms)
+
+
+def bare_pass(frames, stamps, model_path: str) -> tuple[float, list[float]]:  # noqa: ANN001
+    """Seconds for the user's MediaPipe code over in-memory frames (creation not timed),
+    and its ms per frame."""
+    ms = []
+    with bare_landmarker(model_path) as lm:
         t0 = time.perf_counter()
         for image, t in zip(frames, stamps, strict=True):
-            lm.detect(image, t, bgr=True)
-        return time.perf_counter() - t0
+            t1 = time.perf_counter()
+            bare_step(lm, image, t)
+            ms.append((time.perf_counter() - t1) * 1e3)
+        return time.perf_counter() - t0, ms
 
 
 def estimator_pass(frames, stamps, classifier) -> tuple[float, dict[str, list[float]]]:
     """Seconds for EmotionEstimator over in-memory frames, and its per-frame stage times."""
-    stages: dict[str, list[float]] = {"landmarker": [], "classifier": [], "stabilizer": []}
+    stages: dict[str, list[float]] = {k: [] for k in ESTIMATOR_STAGES}
     with EmotionEstimator(EstimatorOptions(classifier=classifier)) as estimator:
         t0 = time.perf_counter()
         for image, t in zip(frames, stamps, strict=True):
@@ -102,12 +138,14 @@ def estimator_pass(frames, stamps, classifier) -> tuple[float, dict[str, list[fl
         return time.perf_counter() - t0, stages
 
 
-def file_pass(path: Path, loops: int, classifier=None) -> tuple[float, int]:  # noqa: ANN001
-    """Seconds to decode the file ``loops`` times, running MediaPipe alone (classifier None)
-    or the estimator; the loops continue one stream (timestamps keep increasing)."""
+def file_pass(path: Path, loops: int, model_path: str, classifier=None  # noqa: ANN001
+              ) -> tuple[float, int]:
+    """Seconds to decode the file ``loops`` times, running the user's MediaPipe code
+    (classifier None) or the estimator; the loops continue one stream (timestamps keep
+    increasing)."""
     if classifier is None:
-        runner = FaceLandmarker(mode="video")
-        step = lambda image, t: runner.detect(image, t, bgr=True)  # noqa: E731
+        runner = bare_landmarker(model_path)
+        step = lambda image, t: bare_step(runner, image, t)  # noqa: E731
     else:
         runner = EmotionEstimator(EstimatorOptions(classifier=classifier))
         step = runner.process
@@ -129,31 +167,34 @@ def looped(frames: list, stamps: list[int], loops: int) -> tuple[list, list[int]
 
 
 def speed(path: Path, repeats: int, classifier) -> dict:  # noqa: ANN001
+    model_path = str(resolve_face_model(None))
     clip_frames, clip_stamps, decode_ms = decode(path)
     loops = max(1, -(-MIN_TIMED_FRAMES // len(clip_frames)))
     frames, stamps = looped(clip_frames, clip_stamps, loops)
     n = len(frames)
     runs: dict[str, list[float]] = {k: [] for k in (
-        "landmarker", "estimator", "decode+landmarker", "decode+estimator")}
-    stage_ms: dict[str, list[float]] = {"decode": list(decode_ms), "landmarker": [],
-                                        "classifier": [], "stabilizer": []}
+        "bare", "estimator", "decode+bare", "decode+estimator")}
+    stage_ms: dict[str, list[float]] = {"decode": list(decode_ms), "bare": [],
+                                        **{k: [] for k in ESTIMATOR_STAGES}}
     ratios, ratios_decode = [], []
     for r in range(repeats):
         # alternate the order so a drift in machine load does not favour one pass
-        order = ["landmarker", "estimator"] if r % 2 == 0 else ["estimator", "landmarker"]
+        order = ["bare", "estimator"] if r % 2 == 0 else ["estimator", "bare"]
         for name in order:
-            if name == "landmarker":
-                runs[name].append(n / landmarker_pass(frames, stamps))
+            if name == "bare":
+                seconds, ms = bare_pass(frames, stamps, model_path)
+                stage_ms["bare"].extend(ms)
             else:
                 seconds, stages = estimator_pass(frames, stamps, classifier)
-                runs[name].append(n / seconds)
                 for k, v in stages.items():
                     stage_ms[k].extend(v)
-        ratios.append(runs["estimator"][-1] / runs["landmarker"][-1])
+            runs[name].append(n / seconds)
+        ratios.append(runs["estimator"][-1] / runs["bare"][-1])
         for name in (order[::-1] if r % 2 else order):
-            seconds, count = file_pass(path, loops, None if name == "landmarker" else classifier)
+            seconds, count = file_pass(path, loops, model_path,
+                                       None if name == "bare" else classifier)
             runs[f"decode+{name}"].append(count / seconds)
-        ratios_decode.append(runs["decode+estimator"][-1] / runs["decode+landmarker"][-1])
+        ratios_decode.append(runs["decode+estimator"][-1] / runs["decode+bare"][-1])
         _, _, more_decode = decode(path)
         stage_ms["decode"].extend(more_decode)
     med = {k: statistics.median(v) for k, v in stage_ms.items()}
@@ -165,10 +206,11 @@ def speed(path: Path, repeats: int, classifier) -> dict:  # noqa: ANN001
         "fps_runs": {k: [round(x, 1) for x in v] for k, v in runs.items()},
         "end_to_end_fps": round(statistics.median(runs["decode+estimator"]), 1),
         "ratio": round(statistics.median(ratios), 3),
+        "ratio_runs": [round(x, 3) for x in ratios],
         "ratio_with_decode": round(statistics.median(ratios_decode), 3),
         # robust to machine load: what our stages add to MediaPipe's, per frame
         "ratio_from_stage_medians": round(
-            med["landmarker"] / (med["landmarker"] + med["classifier"] + med["stabilizer"]), 3
+            med["mediapipe"] / sum(med[k] for k in ESTIMATOR_STAGES), 3
         ),
     }
 
@@ -266,11 +308,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--media", type=Path,
                         default=Path(__file__).resolve().parents[2] / "shared" / "media")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5, help="alternating speed rounds")
     parser.add_argument("--seconds", type=float, default=30.0,
                         help="length of the still-photo clips")
-    parser.add_argument("--skip-speed", action="store_true",
-                        help="measure flicker and latency only (no timed passes)")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--skip-speed", action="store_true",
+                      help="measure flicker and latency only (no timed passes)")
+    only.add_argument("--speed-only", action="store_true",
+                      help="measure speed only (no flicker, latency or stabilizer sweep)")
     args = parser.parse_args()
     models = available_models()
     classifiers = {name: load_classifier(name) for name in models}
@@ -288,6 +333,9 @@ def main() -> None:
     if not args.skip_speed:
         for clip in CLIPS:
             result["speed"][clip] = speed(args.media / clip, args.repeats, default)
+    if args.speed_only:
+        print(json.dumps(result, indent=1))
+        return
     recorded = {}
 
     # (a) still photos as handheld clips

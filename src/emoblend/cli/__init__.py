@@ -11,6 +11,7 @@ import typer
 import typer.main
 
 from ..errors import EmoblendError
+from ..io.signals import stop_on_signals
 from . import batch_cmd, blendshapes_cmd, dataset_cmd, realtime_cmd, serve_cmd, train_cmd
 from .common import plain_help
 
@@ -32,12 +33,32 @@ train_cmd.register(app)
 
 
 def main() -> None:
-    """Entry point: run the app; turn user errors into one line on stderr and exit status 2."""
+    """Entry point: run the app; turn user errors into one line on stderr and exit status 2.
+
+    SIGTERM unwinds like Ctrl-C (temporary files removed, `live` keeps its timeline), and a
+    process stopped by either exits with the shell's status for it: 130 or 143.
+    """
+    with stop_on_signals() as stop:
+        try:
+            status = _run()
+        except Exception:
+            if stop.signum is None:
+                raise
+            status = None  # a failure the stop caused (say, a worker it ended): the stop says it
+    if stop.signum is not None:
+        sys.stderr.write(f"{stop.description}\n")
+        status = stop.exit_status
+    sys.exit(status)
+
+
+def _run() -> int | str | None:
     try:
         plain_help(typer.main.get_command(app))(prog_name="emoblend")
     except EmoblendError as exc:
         sys.stderr.write(f"error: {exc}\n")
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        sys.exit(130)
+        return 2
+    except KeyboardInterrupt:  # Typer turns one into exit status 130 itself; this is a fallback
+        return 130
+    except SystemExit as exc:
+        return exc.code
+    return 0

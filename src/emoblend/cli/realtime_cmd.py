@@ -191,7 +191,9 @@ def live(
                        on_row=writer.write if writer else None, on_frame=report,
                        keep_rows=False, sinks=sinks)
         except (Stop, KeyboardInterrupt):
-            pass  # the normal way to end a live session: outputs are kept
+            # the normal ways to end a live session (q, Ctrl-C, SIGTERM): outputs are kept,
+            # and a stop signal still sets the exit status (see emoblend.cli.main)
+            pass
         finally:
             if not no_window:
                 cv2.destroyAllWindows()

@@ -31,6 +31,7 @@ from ..face.blendshapes import BLENDSHAPE_NAMES
 from ..features.crop import aligned_crop
 from ..features.table import LANDMARK_COLUMNS, MATRIX_COLUMNS, META_COLUMNS, face_row
 from ..io.atomic import atomic_path, check_output
+from ..io.signals import signals_deferred
 from ..labels import fer_to_label
 from ..progress import progress_bar
 from .augment import NONE, apply_augmentation, draw_augmentation
@@ -212,7 +213,9 @@ def build_dataset(
         for start in range(0, len(plan), config.chunk_size)
     ]
     shard_dir = config.out / SHARD_DIR
-    reused = _prepare_shards(shard_dir, _fingerprint(config, plan), len(chunks))
+    reused = _prepare_shards(
+        shard_dir, _fingerprint(config, plan), plan, chunks, config.landmarks, say
+    )
     todo = [i for i in range(len(chunks)) if i not in reused]
     workers = min(config.workers or default_workers(), max(len(todo), 1))
     say(
@@ -293,8 +296,16 @@ def _fingerprint(config: BuildConfig, plan: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def _prepare_shards(shard_dir: Path, fingerprint: str, n_chunks: int) -> set[int]:
-    """Shards a previous run of the same build left behind; stale ones are removed."""
+def _prepare_shards(
+    shard_dir: Path,
+    fingerprint: str,
+    plan: pd.DataFrame,
+    chunks: list[range],
+    landmarks: bool,
+    say: Callable[[str], None],
+) -> set[int]:
+    """Shards a previous run of the same build left behind and that hold up; stale ones are
+    removed, and a damaged one is removed (and said so) to be extracted again."""
     stamp = shard_dir / "plan.json"
     if stamp.is_file():
         try:
@@ -307,7 +318,46 @@ def _prepare_shards(shard_dir: Path, fingerprint: str, n_chunks: int) -> set[int
     if not stamp.is_file():
         with atomic_path(stamp) as tmp:
             tmp.write_text(json.dumps({"fingerprint": fingerprint}))
-    return {i for i in range(n_chunks) if _shard_path(shard_dir, i).is_file()}
+    columns = table_columns(landmarks)
+    reused = set()
+    for i, chunk in enumerate(chunks):
+        path = _shard_path(shard_dir, i)
+        if not path.is_file():
+            continue
+        problem = _shard_problem(path, plan.iloc[chunk.start : chunk.stop], columns)
+        if problem is None:
+            reused.add(i)
+        else:
+            say(f"shard {path} from an earlier run is damaged ({problem}); "
+                f"extracting its {len(chunk)} images again")
+            path.unlink()
+    return reused
+
+
+def _shard_problem(path: Path, plan: pd.DataFrame, columns: list[str]) -> str | None:
+    """What is wrong with a shard left by an earlier run, or None if it can be reused.
+
+    It must read back as Parquet (its pages' checksums included), with the build's columns
+    and types, and hold exactly the images its part of the plan names, in order.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        shard = pq.read_table(path, page_checksum_verification=True).to_pandas()
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        return f"unreadable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    if list(shard.columns) != columns:
+        return "its columns are not the build's"
+    if len(shard) != len(plan):
+        return f"{len(shard)} rows where the plan has {len(plan)}"
+    for key in ("image_id", "split", "emotion", "label", "augmentation"):
+        if not np.array_equal(shard[key].to_numpy(dtype=object), plan[key].to_numpy(dtype=object)):
+            return f"its {key} column differs from the plan's"
+    features = shard[columns[len(META_COLUMNS):]]
+    if shard["detected"].dtype != bool or (features.dtypes != np.float32).any():
+        return "its columns have the wrong types"
+    return None
 
 
 def extract_parallel(
@@ -332,10 +382,14 @@ def extract_parallel(
         initargs=(str(model_path), landmarks),
     )
     try:
-        futures = {
-            pool.submit(_extract_chunk, images, names): k
-            for k, (images, names) in enumerate(zip(pixels, augmentations, strict=True))
-        }
+        # Workers start (on submit) with the stop signals blocked, and keep them so: a Ctrl-C
+        # reaches the terminal's whole process group, a service manager's SIGTERM often the
+        # whole group too, and the parent alone should decide, stopping the pool below.
+        with signals_deferred():
+            futures = {
+                pool.submit(_extract_chunk, images, names): k
+                for k, (images, names) in enumerate(zip(pixels, augmentations, strict=True))
+            }
         for future in as_completed(futures):
             yield (futures[future], *future.result())
     finally:
@@ -379,7 +433,8 @@ def _run_chunks(
             shard["detected"] = detected
             shard = pd.concat([shard, pd.DataFrame(features, columns=columns)], axis=1)
             with atomic_path(_shard_path(shard_dir, i)) as tmp:
-                shard.to_parquet(tmp, index=False)
+                # page checksums let a rerun tell a damaged shard from a good one
+                shard.to_parquet(tmp, index=False, write_page_checksum=True)
             extracted += len(shard)
             bar.advance(task, len(shard))
     return extracted

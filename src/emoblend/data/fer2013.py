@@ -8,9 +8,13 @@ carried into every derived row so that any prediction can be traced back to its 
 
 from __future__ import annotations
 
+import gzip
 import io
+import lzma
 import os
 import warnings
+import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +41,10 @@ TRAIN_CAPS: dict[str, int | None] = {
 """The paper's Table 2: most Training images kept per FER emotion (None: keep all)."""
 
 SPLIT_ORDER = ("train", "val", "test")
+
+_DAMAGED = (EOFError, gzip.BadGzipFile, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
+"""What a truncated or corrupt compressed file raises (a cut-off .gz: EOFError, which Typer
+would print as a bare "Aborted!")."""
 
 
 @dataclass(frozen=True)
@@ -86,9 +94,8 @@ def load_fer2013(path: str | os.PathLike, limit: int | None = None) -> Fer2013:
         raise DatasetError(f"FER2013 CSV not found: {path}")
     try:
         raw = _read_csv(path, limit)
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DatasetError(f"cannot read {path} as a CSV file ({first})") from None
+    except (*_DAMAGED, ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DatasetError(_unreadable(path, exc)) from None
     missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
     if missing:
         raise DatasetError(
@@ -151,6 +158,18 @@ def _read_csv(path: Path, limit: int | None) -> pd.DataFrame:
             if all(n >= limit for n in counts.values()):
                 break
     return pd.concat(kept) if kept else pd.DataFrame(columns=list(REQUIRED_COLUMNS))
+
+
+def _unreadable(path: Path, exc: BaseException) -> str:
+    """One line: why ``path`` cannot be read as a CSV, and what to do about it."""
+    cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, _DAMAGED):
+        fix = "the file is truncated or damaged; download or copy it again"
+    elif isinstance(exc, UnicodeDecodeError):
+        fix = "it is not a text file; give the FER2013 CSV (plain or .csv.gz)"
+    else:
+        fix = "give the FER2013 CSV (emotion,pixels,Usage; plain or .csv.gz)"
+    return f"cannot read {path} as a CSV file ({cause}): {fix}"
 
 
 def _parse_pixels(strings: pd.Series, where) -> np.ndarray:

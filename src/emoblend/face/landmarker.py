@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from mediapipe.tasks.python import vision
 
 from ..errors import EmoblendError
 from ..io.images import to_rgb8
+from ..io.signals import signals_deferred
 from .blendshapes import NUM_BLENDSHAPES
 from .model_file import resolve_face_model
 
@@ -84,6 +86,9 @@ class FaceLandmarker:
         self._options = options
         self._landmarker = _create(options)
         self._last_timestamp: int | None = None
+        self.last_timings: dict[str, float] = {}
+        """Milliseconds of the last detect(): "mediapipe" (MediaPipe's own call, as a user
+        would make it) and "wrapper" (this class's conversions around it)."""
 
     def detect(
         self, image: np.ndarray, timestamp_ms: int | None = None, *, bgr: bool = False
@@ -91,11 +96,9 @@ class FaceLandmarker:
         """Find up to ``num_faces`` faces; returns them largest first."""
         if self._landmarker is None:
             raise EmoblendError("this FaceLandmarker is closed; create a new one")
+        t0 = time.perf_counter()
         rgb = to_rgb8(image, bgr=bgr)
-        mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
-        if self.mode == "image":
-            result = self._landmarker.detect(mp_image)
-        else:
+        if self.mode == "video":
             if timestamp_ms is None:
                 raise EmoblendError("VIDEO mode needs timestamp_ms for every frame")
             timestamp_ms = int(timestamp_ms)
@@ -106,7 +109,14 @@ class FaceLandmarker:
                     "(call reset() between videos)"
                 )
             self._last_timestamp = timestamp_ms
-            result = self._landmarker.detect_for_video(mp_image, timestamp_ms)
+        with signals_deferred():  # see _create
+            t1 = time.perf_counter()
+            mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
+            if self.mode == "image":
+                result = self._landmarker.detect(mp_image)
+            else:
+                result = self._landmarker.detect_for_video(mp_image, timestamp_ms)
+            t2 = time.perf_counter()
         faces = [
             _to_face(lms, shapes, matrix, rgb.shape[1], rgb.shape[0])
             for lms, shapes, matrix in zip(
@@ -116,7 +126,11 @@ class FaceLandmarker:
                 strict=True,
             )
         ]
-        return sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=True)
+        faces.sort(key=lambda f: f.box[2] * f.box[3], reverse=True)
+        self.last_timings = {
+            "mediapipe": (t2 - t1) * 1e3, "wrapper": (t1 - t0 + time.perf_counter() - t2) * 1e3
+        }
+        return faces
 
     def reset(self) -> None:
         """Start a new stream: VIDEO-mode tracking state and timestamps are dropped."""
@@ -127,7 +141,8 @@ class FaceLandmarker:
 
     def close(self) -> None:
         if self._landmarker is not None:
-            self._landmarker.close()
+            with signals_deferred():
+                self._landmarker.close()
             self._landmarker = None
 
     def __enter__(self) -> FaceLandmarker:
@@ -138,7 +153,10 @@ class FaceLandmarker:
 
 
 def _create(options: vision.FaceLandmarkerOptions) -> vision.FaceLandmarker:
-    with _quiet_native_stderr():
+    # Every call into MediaPipe runs with the stop signals held back: mediapipe 1.2 runs it
+    # on a worker thread, and a Ctrl-C or SIGTERM that unwound the wait would leave that
+    # thread writing into freed memory (a crash at exit, 1 stop in 20; see emoblend.io.signals).
+    with _quiet_native_stderr(), signals_deferred():
         return vision.FaceLandmarker.create_from_options(options)
 
 
@@ -165,10 +183,13 @@ def _quiet_native_stderr() -> Iterator[None]:
 
 
 def _to_face(landmarks, blendshapes, matrix, width: int, height: int) -> Face:
-    points = np.array([(p.x, p.y, p.z) for p in landmarks], dtype=np.float32)
+    # one list per coordinate: 3x faster than a tuple per point (0.1 vs 0.26 ms per face)
+    points = np.array(
+        [[p.x for p in landmarks], [p.y for p in landmarks], [p.z for p in landmarks]],
+        dtype=np.float32,
+    ).T.copy()
     scores = np.zeros(NUM_BLENDSHAPES, dtype=np.float32)
-    for category in blendshapes:
-        scores[category.index] = category.score
+    scores[[c.index for c in blendshapes]] = [c.score for c in blendshapes]
     x0, y0 = (
         np.clip(points[:, 0].min() * width, 0, width),
         np.clip(points[:, 1].min() * height, 0, height),

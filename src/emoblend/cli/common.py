@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -89,7 +88,7 @@ _METAVARS = {"file": "FILE", "directory": "DIR", "dir": "DIR", "path": "PATH", "
              "bool": ""}
 
 
-def plain_help(command: click.Command) -> click.Command:
+def plain_help(command):  # noqa: ANN001, ANN201 - a command of the click that Typer brings
     """Make ``--help`` read like an ordinary command line tool's, for ``command`` and below.
 
     Typer labels each option with a tag such as ``<bool>`` or ``<int range>`` and writes a
@@ -97,7 +96,7 @@ def plain_help(command: click.Command) -> click.Command:
     metavars (FILE, DIR, N, TEXT; none for flags) and arguments their upper-case name
     (``PATHS...``, ``[NAME]`` when optional). Only the help text changes, never parsing.
     """
-    ctx = click.Context(command)
+    ctx = command.context_class(command)  # Typer may vendor its own click: no import of ours
     help_option = command.get_help_option(ctx)  # click caches it, so the change sticks
     for param in [*command.params, *([help_option] if help_option else [])]:
         if param.param_type_name == "argument":

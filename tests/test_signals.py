@@ -77,7 +77,7 @@ def test_live_on_a_stream_stops_cleanly_every_time(media: Path, tmp_path: Path, 
     every one exits 130 / 143 with its timeline whole and nothing else left behind."""
     clip = media / "WolfgangLanger_Pexels.mp4"  # 20 s: still playing when the signal comes
     delays = [(i % 10) * 0.05 for i in range(STOPS_PER_SIGNAL)]  # 0 to 0.45 s after a face
-    columns = list(timeline_columns(load_classifier().labels))  # the default model's
+    columns = list(timeline_columns(load_classifier().classes))  # the default model's
     with ThreadPoolExecutor(PARALLEL) as pool:
         problems = [p for p in pool.map(
             lambda i: _stop_live(clip, tmp_path / f"run{i}", sig, delays[i], columns),

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from emoblend.serve.frames import FrameTooLarge, FrameUnreadable, decode_frame, header_size
+from emoblend.io.images import header_size
+from emoblend.serve.frames import FrameTooLarge, FrameUnreadable, decode_frame
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".bmp"])

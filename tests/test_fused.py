@@ -35,7 +35,8 @@ def fused_run(crop_build, tmp_path_factory):
     from emoblend.train.fused import FusedConfig, run_fused
 
     out = tmp_path_factory.mktemp("fused_run")
-    config = FusedConfig(minutes=0.15, batch_size=32, threads=1)
+    config = FusedConfig(crop_size=48, widths=(16, 32, 64, 128), minutes=0.15, batch_size=32,
+                         threads=1)
     sidecars = run_fused(crop_build / "features.parquet", out, config, progress=False,
                          log=lambda _line: None)
     return out, sidecars
@@ -125,4 +126,31 @@ def test_train_fused_cli_rejects_bad_options(crop_build, tmp_path):
     proc = run_cli("train-fused", table, "--out", tmp_path / "r", "--heads", "5")
     assert_user_error(proc, "--heads")
     proc = run_cli("train-fused", table, "--out", tmp_path / "r", "--crops", tmp_path / "no.npy")
-    assert_user_error(proc, "no crops at")
+    assert_user_error(proc, "no face crops at")
+
+
+def test_evaluate_reads_the_crops_beside_the_table(crop_build, fused_run, tmp_path):
+    """`emoblend evaluate` scores a crop-reading model with the build's crops.npy: the same
+    figures as the classifier run by hand on the table's features and crops."""
+    from emoblend.classify.classifier import table_features
+    from emoblend.features.table import detected_mask, read_crops, read_table
+
+    out, _ = fused_run
+    table_path = crop_build / "features.parquet"
+    proc = run_cli("evaluate", table_path, "--model", out / "fused-3.onnx", "--split", "val",
+                   "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    table = read_table(table_path)
+    rows = table[(table["split"] == "val").to_numpy() & detected_mask(table)]
+    classifier = load_classifier(out / "fused-3.onnx")
+    proba = classifier.predict_features(table_features(classifier.info, rows),
+                                        read_crops(table_path, rows.index))
+    truth = rows["label"].map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
+    assert result["evaluated"] == len(rows) > 0
+    assert result["accuracy"] == pytest.approx(float((proba.argmax(1) == truth).mean()))
+    # a crops file of another size is refused with a one-line error naming the fix
+    wrong = tmp_path / "crops.npy"
+    np.save(wrong, np.zeros((len(table), 32, 32), np.uint8))
+    proc = run_cli("evaluate", table_path, "--model", out / "fused-3.onnx", "--crops", wrong)
+    assert_user_error(proc, "--crops 48")

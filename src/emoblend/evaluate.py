@@ -38,8 +38,12 @@ def load_rows(path: str | os.PathLike, split: str | None = None) -> pd.DataFrame
     return table
 
 
-def evaluate(table: pd.DataFrame, classifier: Classifier, source: str = "the table") -> dict:
+def evaluate(table: pd.DataFrame, classifier: Classifier, source: str = "the table",
+             crops: np.ndarray | None = None) -> dict:
     """Metrics of ``classifier`` on ``table`` as plain data, plus a per-row frame.
+
+    A crop-reading classifier also needs ``crops``: uint8 [len(table), S, S], row for row
+    (:func:`emoblend.features.table.read_crops` with the table's index).
 
     Returns ``{"result": dict, "rows": DataFrame}``; the dict holds ``rows``, ``evaluated``,
     ``undetected``, ``accuracy``, ``macro_f1``, ``cross_entropy``, ``per_class``,
@@ -64,7 +68,9 @@ def evaluate(table: pd.DataFrame, classifier: Classifier, source: str = "the tab
     y_all = pd.Series(truth).map(index).to_numpy(np.int64)
     rows = table[found]
     y = y_all[found]
-    proba = classifier.predict_features(table_features(classifier.info, rows))
+    proba = classifier.predict_features(
+        table_features(classifier.info, rows), _crops_of(classifier, crops, found, source)
+    )
     pred = proba.argmax(1)
     precision, recall, f1, support = precision_recall_fscore_support(
         y, pred, labels=labels, zero_division=0
@@ -121,6 +127,25 @@ def evaluate(table: pd.DataFrame, classifier: Classifier, source: str = "the tab
         if extra in rows.columns:
             per_row[extra] = rows[extra].to_numpy()
     return {"result": result, "rows": per_row}
+
+
+def _crops_of(classifier: Classifier, crops: np.ndarray | None, found: np.ndarray,
+              source: str) -> np.ndarray | None:
+    """The detected rows' crops for a crop-reading classifier (None for the others)."""
+    if not classifier.needs_crop:
+        return None
+    if crops is None:
+        raise DatasetError(
+            f"classifier {classifier.name!r} also reads the aligned face crop; build {source} "
+            "with `emoblend dataset build --landmarks --crops 64` (crops.npy beside it)"
+        )
+    size = classifier.info.crop_size
+    if crops.shape != (len(found), size, size):
+        raise DatasetError(
+            f"the crops have shape {crops.shape}; classifier {classifier.name!r} takes "
+            f"[{len(found)}, {size}, {size}]: build the table with --crops {size}"
+        )
+    return crops[found]
 
 
 def _truth(table: pd.DataFrame, classes: tuple[str, ...], source: str) -> np.ndarray:

@@ -76,7 +76,8 @@ def build(
     kept whole. A killed build resumes from the shards in OUT/.shards when rerun with the
     same options, and gives the same table.
     """
-    from ..data.build import CROPS_NAME, NO_CAPS, TABLE_NAME, BuildConfig, build_dataset
+    from ..data.build import NO_CAPS, TABLE_NAME, BuildConfig, build_dataset
+    from ..features.table import CROPS_NAME
 
     config = BuildConfig(
         fer2013=fer2013,

@@ -45,7 +45,7 @@ def _need_torch() -> None:
 
 def train_fused(
     table: Path = typer.Argument(
-        ..., help="Table from `dataset build --no-caps --landmarks --crops 48` (train, val)."
+        ..., help="Table from `dataset build --no-caps --landmarks --crops 64` (train, val)."
     ),
     out: Path = typer.Option(
         ..., "--out", help="Run folder: NAME-<head>.onnx + .json per head, log.jsonl."
@@ -80,7 +80,7 @@ def train_fused(
     if minutes <= 0:
         raise EmoblendError(f"--minutes is {minutes}; give a positive time budget")
     console = Console(stderr=True)
-    crop_size = _crop_size(crops or table.with_name("crops.npy"))
+    crop_size = _crop_size(table, crops)
     config = FusedConfig(crop_size=crop_size, minutes=minutes, seed=seed, threads=threads)
     sidecars = run_fused(table, out, config, crops=crops, heads=chosen, name=name,
                          log=lambda line: console.print(line, highlight=False, soft_wrap=True))
@@ -93,17 +93,11 @@ def train_fused(
         )
 
 
-def _crop_size(path: Path) -> int:
-    import numpy as np
+def _crop_size(table: Path, crops: Path | None) -> int:
+    """The side of the table's crops (checked like every read of them)."""
+    from ..features.table import read_crops
 
-    from ..errors import DatasetError
-
-    if not path.is_file():
-        raise DatasetError(
-            f"no crops at {path}; build the table with `emoblend dataset build --landmarks "
-            "--crops 48` or pass --crops"
-        )
-    return int(np.load(path, mmap_mode="r").shape[-1])
+    return int(read_crops(table, [0], crops).shape[-1])
 
 
 def train(
@@ -231,6 +225,13 @@ def evaluate(
         help="FER2013 CSV: with --plots, draw the worst-classified images.",
         dir_okay=False,
     ),
+    crops: Path | None = typer.Option(
+        None,
+        "--crops",
+        help="Face crops of the table's rows, for models that read them (default: crops.npy "
+        "beside the table).",
+        dir_okay=False,
+    ),
 ) -> None:
     """Accuracy, macro-F1, cross-entropy, per-class figures and the Table 4 confusion matrix."""
     from ..classify.classifier import load_classifier
@@ -255,7 +256,12 @@ def evaluate(
         check_output(errors)
     if plots is not None:
         check_output(plots, folder=True)
-    done = run(table, classifier, source=str(features))
+    face_crops = None
+    if classifier.needs_crop:
+        from ..features.table import read_crops
+
+        face_crops = read_crops(features, table.index, crops)
+    done = run(table, classifier, source=str(features), crops=face_crops)
     result, per_row = done["result"], done["rows"]
     wrong = errors_frame(per_row)
     written = []

@@ -29,7 +29,13 @@ import pandas as pd
 from ..errors import DatasetError
 from ..face.blendshapes import BLENDSHAPE_NAMES
 from ..features.crop import aligned_crop
-from ..features.table import LANDMARK_COLUMNS, MATRIX_COLUMNS, META_COLUMNS, face_row
+from ..features.table import (
+    CROPS_NAME,
+    LANDMARK_COLUMNS,
+    MATRIX_COLUMNS,
+    META_COLUMNS,
+    face_row,
+)
 from ..io.atomic import atomic_path, check_output
 from ..io.signals import signals_deferred
 from ..labels import fer_to_label
@@ -39,9 +45,6 @@ from .fer2013 import TRAIN_CAPS, Fer2013, load_fer2013, select_rows
 
 SHARD_DIR = ".shards"
 TABLE_NAME = "features.parquet"
-CROPS_NAME = "crops.npy"
-"""Beside the table with ``crop_size``: uint8 [rows, S, S] aligned face crops, row i for table
-row i (all zero where no face was found); see :mod:`emoblend.features.crop`."""
 NO_CAPS: dict[str, int | None] = dict.fromkeys(TRAIN_CAPS)
 """Caps that keep every Training image (``dataset build --no-caps``)."""
 _PLAN_VERSION = 1  # bump when the shard layout or the extraction changes

@@ -23,6 +23,9 @@ from ..labels import CLASSES, fer_to_label
 META_COLUMNS = ("image_id", "split", "emotion", "label", "augmentation", "detected")
 LANDMARK_COLUMNS = tuple(f"lm{i}_{axis}" for i in range(NUM_LANDMARKS) for axis in "xyz")
 MATRIX_COLUMNS = tuple(f"m{r}{c}" for r in range(4) for c in range(4))
+CROPS_NAME = "crops.npy"
+"""Beside a table built with ``--crops S``: uint8 [rows, S, S] aligned face crops, row i for
+table row i (all zero where no face was found); see :mod:`emoblend.features.crop`."""
 
 
 def face_row(face: Face | None, *, landmarks: bool) -> dict[str, float]:
@@ -188,3 +191,40 @@ def detected_mask(table: pd.DataFrame) -> np.ndarray:
     if "detected" in table.columns:
         found = found & table["detected"].to_numpy(dtype=bool)
     return found
+
+
+def read_crops(table_path: str | os.PathLike, rows: pd.Index | np.ndarray | None = None,
+               crops_path: str | os.PathLike | None = None) -> np.ndarray:
+    """The aligned face crops of a table's ``rows`` (positions in the whole table, e.g. the
+    index :func:`read_table` gave them; default all), from ``crops.npy`` beside the table.
+
+    WHY: crop-reading classifiers need each row's crop; the file is memory-mapped, so only
+    the rows asked for are read, and its length is checked against the table's so a crops
+    file from another build is refused instead of silently misaligned.
+    """
+    table_path = Path(table_path)
+    path = Path(crops_path) if crops_path else table_path.with_name(CROPS_NAME)
+    if not path.is_file():
+        raise DatasetError(
+            f"no face crops at {path}; build the table with `emoblend dataset build "
+            f"--landmarks --crops 64` ({CROPS_NAME} is written beside it) or pass --crops"
+        )
+    try:
+        crops = np.load(path, mmap_mode="r")
+    except (ValueError, OSError) as exc:
+        raise DatasetError(f"cannot read {path} as a .npy crops file ({exc})") from None
+    if crops.ndim != 3 or crops.dtype != np.uint8 or crops.shape[1] != crops.shape[2]:
+        raise DatasetError(f"{path} holds {crops.dtype} {crops.shape}; expected uint8 [rows, S, S]")
+    total = _row_count(table_path)
+    if len(crops) != total:
+        raise DatasetError(f"{path} has {len(crops)} crops for the {total} rows of {table_path}")
+    index = np.arange(total) if rows is None else np.asarray(rows, dtype=np.int64)
+    return np.ascontiguousarray(crops[index])
+
+
+def _row_count(path: Path) -> int:
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    return len(read_table(path))

@@ -54,7 +54,7 @@ from ..face.blendshapes import BLENDSHAPE_NAMES
 from ..face.model_file import sha256_of
 from ..features.crop import CROP_ANCHORS, TEMPLATE
 from ..features.landmarks import mirror_features
-from ..features.table import detected_mask, read_table
+from ..features.table import CROPS_NAME, detected_mask, read_crops, read_table
 from ..io.atomic import atomic_path, write_text
 from ..labels import CLASSES, FER_EMOTIONS, fer_to_class
 from ..progress import progress_bar
@@ -68,8 +68,8 @@ OPSET = 17
 
 @dataclass(frozen=True)
 class FusedConfig:
-    crop_size: int = 48
-    widths: tuple[int, ...] = (16, 32, 64, 128)
+    crop_size: int = 64
+    widths: tuple[int, ...] = (32, 64, 128, 256)
     stem_stride: int = 2
     feature_units: tuple[int, ...] = (128, 64)
     dropout: float = 0.4  # feature MLP
@@ -204,16 +204,8 @@ def load_fused_data(table_path: str | os.PathLike, crops_path: str | os.PathLike
     """Train rows (every detected one, augmented copies included) and validation rows
     (detected originals) of a ``dataset build --landmarks --crops S`` output, with crops."""
     table_path = Path(table_path)
-    crops_path = Path(crops_path) if crops_path else table_path.with_name("crops.npy")
-    if not crops_path.is_file():
-        raise DatasetError(
-            f"no crops at {crops_path}; build the table with `emoblend dataset build "
-            "--landmarks --crops 48` (crops.npy is written beside features.parquet)"
-        )
+    crops_path = Path(crops_path) if crops_path else table_path.with_name(CROPS_NAME)
     table = read_table(table_path)
-    crops = np.load(crops_path, mmap_mode="r")
-    if len(crops) != len(table):
-        raise DatasetError(f"{crops_path} has {len(crops)} crops for {len(table)} table rows")
     found = detected_mask(table)
     original = (table["augmentation"] == "none").to_numpy()
     info = ModelInfo(name="training", blendshapes=BLENDSHAPE_NAMES, landmarks=LANDMARKS)
@@ -224,7 +216,7 @@ def load_fused_data(table_path: str | os.PathLike, crops_path: str | os.PathLike
             raise DatasetError(f"{table_path} has no detected faces in its {split!r} split")
         parts[split] = (
             table_features(info, table[mask]),
-            np.ascontiguousarray(crops[mask]),
+            read_crops(table_path, np.flatnonzero(mask), crops_path),
             table.loc[mask, "emotion"].to_numpy(np.int64),
         )
     return FusedData(*parts["train"], *parts["val"],

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BatchError, EmoblendError
+from ..errors import BatchError, EmoblendError, require_extra
 from .local import WorkerLost
 
 TASK_RETRIES = 2
@@ -32,13 +32,7 @@ LOCAL_OBJECT_STORE = 256 * 1024 * 1024
 
 def import_ray():  # noqa: ANN201
     """The ``ray`` module, or a one-line error that says how to install it."""
-    try:
-        import ray
-    except ImportError:
-        raise BatchError(
-            '--engine ray needs Ray: pip install "emoblend[ray]" (or use --engine local)'
-        ) from None
-    return ray
+    return require_extra("ray", "ray", "--engine ray", "or use --engine local")
 
 
 class _Actor:

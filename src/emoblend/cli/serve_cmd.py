@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ..errors import EmoblendError
+from ..errors import EmoblendError, require_extra
 from .common import FaceModelOption
 from .realtime_cmd import ModelOption, NumFacesOption
 
@@ -33,13 +33,11 @@ def serve(
     face_model: Path | None = FaceModelOption,
 ) -> None:
     """Serve readings: photos (POST /v1/images), streams (WS /v1/stream) and a page at /."""
-    try:
-        import uvicorn
+    for module in ("fastapi", "uvicorn", "multipart"):
+        require_extra(module, "serve", "emoblend serve")
+    import uvicorn
 
-        from ..serve.app import ServeConfig, Serving, create_app
-    except ImportError as exc:
-        raise EmoblendError(f"emoblend serve needs the [serve] extra ({exc.name} is missing): "
-                            "pip install 'emoblend[serve]'") from None
+    from ..serve.app import ServeConfig, Serving, create_app
     if token is not None and not token.strip():
         raise EmoblendError("--token is empty; give a secret, or leave --token out on loopback")
     if token is None and not _is_loopback(host):

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import EmoblendError
+from ..errors import EmoblendError, require_extra
 
 MODELS = ("paper-lstm", "lstm", "gru", "dense")  # emoblend.train.models.PRESETS (torch-free here)
 LOSSES = ("ce", "focal", "mse")  # emoblend.train.losses.LOSSES
@@ -34,13 +34,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _need_torch() -> None:
-    try:
-        import onnx  # noqa: F401
-        import torch  # noqa: F401
-    except ImportError:
-        raise EmoblendError(
-            "this command needs the training tools: pip install 'emoblend[train]'"
-        ) from None
+    for module in ("torch", "onnx"):
+        require_extra(module, "train", "this command")
 
 
 def train_fused(

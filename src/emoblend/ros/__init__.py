@@ -11,6 +11,5 @@ Both need ``pip install "emoblend[ros]"``; importing this package does not.
 
 from .bag import BagWriter
 from .expression import ExpressionError, expression_for, expression_map
-from .extra import RosExtraMissing
 
-__all__ = ["BagWriter", "ExpressionError", "RosExtraMissing", "expression_for", "expression_map"]
+__all__ = ["BagWriter", "ExpressionError", "expression_for", "expression_map"]

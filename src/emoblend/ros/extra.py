@@ -5,18 +5,9 @@ Without them, the user gets one line that names the install command, not a trace
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
-from ..errors import EmoblendError
-
-INSTALL = 'pip install "emoblend[ros]"'
-DISTRIBUTIONS = {"rosbags": "rosbags", "foxglove": "foxglove-sdk"}
-"""Import name -> the name pip installs it by."""
-
-
-class RosExtraMissing(EmoblendError):
-    """rosbags or foxglove-sdk is not installed."""
+from ..errors import EmoblendError, require_extra
 
 
 class BagError(EmoblendError):
@@ -25,11 +16,4 @@ class BagError(EmoblendError):
 
 def require(module: str, what: str) -> ModuleType:
     """Import ``module`` of the [ros] extra, or say in one line how to install it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        top = module.split(".")[0]
-        package = DISTRIBUTIONS.get(top, top)
-        raise RosExtraMissing(
-            f"{what} needs the ROS extra ({package} is not installed): {INSTALL}"
-        ) from None
+    return require_extra(module, "ros", what)

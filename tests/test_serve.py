@@ -23,6 +23,7 @@ need_serve_extra()
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
+from emoblend.classify.classifier import DEFAULT_MODEL  # noqa: E402
 from emoblend.serve.protocol import CLIENT_CLOCK, pack_frame  # noqa: E402
 
 TOKEN = "test-token-5f2c"
@@ -102,7 +103,7 @@ def test_sigterm_and_ctrl_c_shut_down_cleanly_with_a_stream_open(media, tmp_path
 
 def test_health_is_open_and_every_other_route_needs_the_token(server):
     status, health = http(server.url + "/healthz")
-    assert status == 200 and health["status"] == "ok" and health["model"] == "landmark-mlp"
+    assert status == 200 and health["status"] == "ok" and health["model"] == DEFAULT_MODEL
     for headers in ({}, {"Authorization": "Bearer wrong"}):
         status, body = http(server.url + "/v1/models", headers=headers)
         assert status == 401 and "token" in body["error"]
@@ -166,7 +167,7 @@ def test_a_streamed_clip_reads_happy_at_the_end(server, media):
     frames = jpeg_frames(media / "single_face.mp4")
     ws, hello = open_stream(server)
     with ws:
-        assert hello["server"]["model"] == "landmark-mlp"
+        assert hello["server"]["model"] == DEFAULT_MODEL
         replies = []
         for frame in frames:  # one in flight: the next frame goes after the reply
             ws.send(frame)

@@ -30,9 +30,6 @@ LOCAL_OBJECT_STORE = 256 * 1024 * 1024
 """Object store of a Ray started here: items and results are small, the machine is shared."""
 
 
-QUEUED_PER_ACTOR = 2
-
-
 def import_ray():  # noqa: ANN201
     """The ``ray`` module, or a one-line error that says how to install it."""
     return require_extra("ray", "ray", "--engine ray", "or use --engine local")
@@ -92,13 +89,10 @@ def run_ray(
     todo = list(range(len(items)))[::-1]
     running = {}
     try:
-        # Two items queued per actor: the next one starts as soon as the last ends, instead of
-        # after a round trip through this driver (an idle gap per item on every actor).
-        for _ in range(QUEUED_PER_ACTOR):
-            for actor in actors:
-                if todo:
-                    i = todo.pop()
-                    running[actor.run.remote(items[i])] = (actor, i)
+        for actor in actors:
+            if todo:
+                i = todo.pop()
+                running[actor.run.remote(items[i])] = (actor, i)
         while running:
             (ref,), _ = ray.wait(list(running), num_returns=1)
             actor, i = running.pop(ref)

@@ -30,7 +30,7 @@ CRYING = (0.0, 9.0)
 SMILING = (10.5, float("inf"))
 
 
-def read_clip(clip: Path, model: str) -> list[tuple[float, str]]:
+def read_clip(clip: Path, model) -> list[tuple[float, str]]:  # noqa: ANN001 - name or Classifier
     """(seconds, stable label) of every frame with a face."""
     rows: list[tuple[float, str]] = []
 
@@ -99,13 +99,14 @@ def main() -> None:
     args = parser.parse_args()
     results, runs = {}, {}
     for model in args.model or [DEFAULT_MODEL]:
-        name = load_classifier(model).name
-        labels = load_classifier(model).classes
-        rows = read_clip(args.clip, model)
-        runs[name] = rows
-        results[name] = {"crying": shares(rows, CRYING, labels),
-                         "smiling": shares(rows, SMILING, labels),
-                         "per_second": per_second(rows)}
+        classifier = load_classifier(model)
+        rows = read_clip(args.clip, classifier)
+        runs[classifier.name] = rows
+        results[classifier.name] = {
+            "crying": shares(rows, CRYING, classifier.classes),
+            "smiling": shares(rows, SMILING, classifier.classes),
+            "per_second": per_second(rows),
+        }
     if args.plot:
         plot(results, runs, args.plot)
     print(json.dumps({"clip": str(args.clip), "goals": {"crying_happy_max": 0.05,

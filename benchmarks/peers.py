@@ -32,6 +32,7 @@ import pandas as pd
 
 from emoblend.classify.classifier import available_models, load_classifier, table_features
 from emoblend.data.fer2013 import load_fer2013
+from emoblend.features.table import crops_file, read_crops
 from emoblend.labels import CLASSES, FER_EMOTIONS, fer_to_class
 
 FOLD = np.asarray(fer_to_class(np.arange(7)))
@@ -136,8 +137,8 @@ def main() -> None:
     args = parser.parse_args()
     table = pd.read_parquet(args.table)
     keep = ((table["split"] == "test") & (table["augmentation"] == "none")).to_numpy()
-    crops_path = args.crops or args.table.with_name("crops.npy")
-    crops = np.load(crops_path, mmap_mode="r")[keep] if crops_path.is_file() else None
+    has_crops = crops_file(args.table, args.crops).is_file()
+    crops = read_crops(args.table, np.flatnonzero(keep), args.crops) if has_crops else None
     test = table[keep].reset_index(drop=True)
     found = test["detected"].to_numpy()
     y7 = test["emotion"].to_numpy()

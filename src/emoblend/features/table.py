@@ -193,6 +193,12 @@ def detected_mask(table: pd.DataFrame) -> np.ndarray:
     return found
 
 
+def crops_file(table_path: str | os.PathLike, crops_path: str | os.PathLike | None = None
+               ) -> Path:
+    """Where a table's crops are: ``crops_path`` if given, else ``crops.npy`` beside it."""
+    return Path(crops_path) if crops_path else Path(table_path).with_name(CROPS_NAME)
+
+
 def read_crops(table_path: str | os.PathLike, rows: pd.Index | np.ndarray | None = None,
                crops_path: str | os.PathLike | None = None) -> np.ndarray:
     """The aligned face crops of a table's ``rows`` (positions in the whole table, e.g. the
@@ -203,7 +209,7 @@ def read_crops(table_path: str | os.PathLike, rows: pd.Index | np.ndarray | None
     file from another build is refused instead of silently misaligned.
     """
     table_path = Path(table_path)
-    path = Path(crops_path) if crops_path else table_path.with_name(CROPS_NAME)
+    path = crops_file(table_path, crops_path)
     if not path.is_file():
         raise DatasetError(
             f"no face crops at {path}; build the table with `emoblend dataset build "

@@ -54,7 +54,7 @@ from ..face.blendshapes import BLENDSHAPE_NAMES
 from ..face.model_file import sha256_of
 from ..features.crop import CROP_ANCHORS, TEMPLATE
 from ..features.landmarks import mirror_features
-from ..features.table import CROPS_NAME, detected_mask, read_crops, read_table
+from ..features.table import crops_file, detected_mask, read_crops, read_table
 from ..io.atomic import atomic_path, write_text
 from ..labels import CLASSES, FER_EMOTIONS, fer_to_class
 from ..progress import progress_bar
@@ -204,7 +204,7 @@ def load_fused_data(table_path: str | os.PathLike, crops_path: str | os.PathLike
     """Train rows (every detected one, augmented copies included) and validation rows
     (detected originals) of a ``dataset build --landmarks --crops S`` output, with crops."""
     table_path = Path(table_path)
-    crops_path = Path(crops_path) if crops_path else table_path.with_name(CROPS_NAME)
+    crops_path = crops_file(table_path, crops_path)
     table = read_table(table_path)
     found = detected_mask(table)
     original = (table["augmentation"] == "none").to_numpy()

@@ -154,3 +154,59 @@ def test_evaluate_reads_the_crops_beside_the_table(crop_build, fused_run, tmp_pa
     np.save(wrong, np.zeros((len(table), 32, 32), np.uint8))
     proc = run_cli("evaluate", table_path, "--model", out / "fused-3.onnx", "--crops", wrong)
     assert_user_error(proc, "--crops 48")
+
+
+def test_flip_averaged_graph_reads_a_face_and_its_mirror_alike(crop_build, fused_run):
+    """The exported graph averages the face and its mirror image, so on real FER2013 rows it
+    gives the same reading for a face and for its mirror; and it computes exactly what the
+    bias was calibrated on (the flip-averaged probabilities of the checkpoint plus the bias)."""
+    from emoblend.train.fused import (
+        FusedConfig,
+        FusedNet,
+        head_log_probs,
+        load_fused_data,
+        mirror_inputs,
+    )
+
+    out, _ = fused_run
+    data = load_fused_data(crop_build / "features.parquet")
+    x, c = data.x_val, data.c_val
+    classifier = load_classifier(out / "fused-fold.onnx")
+    p = classifier.predict_features(x, c)
+    mirrored = classifier.predict_features(mirror_inputs(x), np.ascontiguousarray(c[:, :, ::-1]))
+    np.testing.assert_allclose(mirrored, p, atol=1e-4)
+    saved = torch.load(out / "fused-fold.pt", weights_only=False)
+    settings = saved["config"]
+    config = FusedConfig(**{**settings, "widths": tuple(settings["widths"]),
+                            "feature_units": tuple(settings["feature_units"])})
+    net = FusedNet(config, saved["n_features"])
+    net.load_state_dict(saved["state"])
+    logits = head_log_probs(net, x, c, "fold", flip=True) + net.bias3.numpy()
+    want = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    np.testing.assert_allclose(p, want, atol=1e-4)
+
+
+def test_from_run_exports_a_run_again_without_training(crop_build, fused_run, tmp_path):
+    """`train-fused --from-run` re-exports a run's checkpoints: with flip averaging (the
+    default) the same graph as the run's own; without it, a graph that reads only the face
+    as given, so a face and its mirror read differently."""
+    from emoblend.train.fused import load_fused_data, mirror_inputs
+
+    out, _ = fused_run
+    table = crop_build / "features.parquet"
+    for flag, folder in (("--flip-average", "again"), ("--no-flip-average", "plain")):
+        proc = run_cli("train-fused", table, "--out", tmp_path / folder, "--from-run", out,
+                       "--heads", "fold", flag)
+        assert proc.returncode == 0, proc.stderr
+    data = load_fused_data(table)
+    x, c = data.x_val, data.c_val
+    flipped = (mirror_inputs(x), np.ascontiguousarray(c[:, :, ::-1]))
+    same = load_classifier(tmp_path / "again" / "fused-fold.onnx").predict_features(x, c)
+    np.testing.assert_allclose(
+        same, load_classifier(out / "fused-fold.onnx").predict_features(x, c), atol=1e-6)
+    plain = load_classifier(tmp_path / "plain" / "fused-fold.onnx")
+    assert np.abs(plain.predict_features(x, c) - plain.predict_features(*flipped)).max() > 1e-4
+    side = json.loads((tmp_path / "plain" / "fused-fold.json").read_text())
+    assert side["architecture"]["flip_average"] is False
+    proc = run_cli("train-fused", table, "--out", tmp_path / "x", "--from-run", tmp_path)
+    assert_user_error(proc, "train-fused")

@@ -55,6 +55,14 @@ def train_fused(
     name: str = typer.Option("fused", "--name", help="Model name prefix."),
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(2, "--threads", help="PyTorch threads."),
+    flip_average: bool = typer.Option(
+        True, "--flip-average/--no-flip-average",
+        help="The graph also reads the mirrored face and averages (about 2x the CNN's time).",
+    ),
+    from_run: Path | None = typer.Option(
+        None, "--from-run", help="Skip training: calibrate and export this earlier run's "
+        "checkpoints (NAME-<head>.pt) into --out.", file_okay=False,
+    ),
 ) -> None:
     """Train the fused model (CNN on the aligned face crop + blendshape/landmark MLP).
 
@@ -66,7 +74,7 @@ def train_fused(
     # Spin-waiting OpenMP threads crawl on a shared CPU; must be set before torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     _need_torch()
-    from ..train.fused import HEADS, FusedConfig, run_fused
+    from ..train.fused import HEADS, FusedConfig, reexport_fused, run_fused
 
     chosen = tuple(h.strip() for h in heads.split(",") if h.strip())
     bad = [h for h in chosen if h not in HEADS]
@@ -76,9 +84,15 @@ def train_fused(
         raise EmoblendError(f"--minutes is {minutes}; give a positive time budget")
     console = Console(stderr=True)
     crop_size = _crop_size(table, crops)
-    config = FusedConfig(crop_size=crop_size, minutes=minutes, seed=seed, threads=threads)
-    sidecars = run_fused(table, out, config, crops=crops, heads=chosen, name=name,
-                         log=lambda line: console.print(line, highlight=False, soft_wrap=True))
+    if from_run is not None:
+        sidecars = reexport_fused(from_run, table, out, crops=crops, heads=chosen, name=name,
+                                  flip_average=flip_average)
+    else:
+        config = FusedConfig(crop_size=crop_size, minutes=minutes, seed=seed, threads=threads,
+                             flip_average=flip_average)
+        sidecars = run_fused(table, out, config, crops=crops, heads=chosen, name=name,
+                             log=lambda line: console.print(line, highlight=False,
+                                                            soft_wrap=True))
     for side in sidecars.values():
         val = side["metrics"]["val"]
         console.print(

@@ -33,6 +33,7 @@ beat bfloat16 autocast here (depthwise convolutions gain nothing from bf16).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import math
@@ -85,6 +86,7 @@ class FusedConfig:
     warmup: float = 0.03  # share of the budget
     seed: int = 0
     threads: int = 2
+    flip_average: bool = True  # the exported graph averages the face and its mirror image
 
     def to_dict(self) -> dict:
         return {**asdict(self), "widths": list(self.widths),
@@ -165,24 +167,55 @@ class FusedNet(nn.Module):
 
 class Exported(nn.Module):
     """The shipped graph: (features, crop) -> probabilities of one head (see :data:`HEADS`),
-    the calibrated bias and the softmax inside."""
+    the calibrated bias and the softmax inside.
 
-    def __init__(self, net: FusedNet, head: str) -> None:
+    With ``flip`` the graph also reads the mirrored face (features mirrored exactly, crop
+    flipped) in the same batch and averages the two views' probabilities before the bias:
+    on validation this lifted p5's folded head by 0.008 accuracy, 0.018 macro-F1 and 0.044
+    "sad" F1, for ~0.06 ms more per face.
+
+    WHY it is written out instead of reusing ``FusedNet.forward``: every ONNX node costs a
+    few microseconds on a one-face batch, so the feature standardisation is folded into the
+    first linear layer, the crop's standard deviation is one formula instead of the shape
+    arithmetic ``torch.std`` exports, and folding seven classes to three is one matrix
+    product.
+    """
+
+    def __init__(self, net: FusedNet, head: str, flip: bool = False) -> None:
         super().__init__()
         if head not in HEADS:
             raise EmoblendError(f"head {head!r} is not one of {', '.join(HEADS)}")
-        self.net, self.head = net, head
+        self.net, self.head, self.flip = net, head, flip
+        self.feat = copy.deepcopy(net.feat)
+        first = self.feat[0]
+        with torch.no_grad():  # W((x - mean) / scale) + b == (W / scale) x + (b - W mean / scale)
+            weight = first.weight / net.scale
+            first.bias.copy_(first.bias - weight @ net.mean)
+            first.weight.copy_(weight)
+        index, sign = mirror_map(net.n_features)
+        self.register_buffer("mirror_index", torch.from_numpy(index))
+        self.register_buffer("mirror_sign", torch.from_numpy(sign))
+        self.register_buffer("fold", torch.from_numpy(FOLD_MATRIX))
+        self.pixels = net.config.crop_size ** 2
 
     def forward(self, features: torch.Tensor, crop: torch.Tensor) -> torch.Tensor:
-        f, c = self.net.embed(features, crop)
-        e = torch.cat([f, c], dim=1)
-        if self.head == "3":
-            return torch.softmax(self.net.head3(e) + self.net.bias3, dim=1)
-        p7 = torch.softmax(self.net.head7(e) + self.net.bias7, dim=1)
-        if self.head == "7":
-            return p7
-        folded = torch.stack([p7[:, 3], p7[:, [0, 1, 2, 5, 6]].sum(1), p7[:, 4]], dim=1)
-        return torch.softmax(torch.log(folded + 1e-8) + self.net.bias3, dim=1)
+        if self.flip:
+            features = torch.cat([features, features[:, self.mirror_index] * self.mirror_sign])
+            crop = torch.cat([crop, crop.flip(3)])
+        mean = crop.mean(dim=(2, 3), keepdim=True)
+        variance = (crop * crop).mean(dim=(2, 3), keepdim=True) - mean * mean
+        std = torch.sqrt(variance.clamp_min(0) * (self.pixels / (self.pixels - 1))) + 1e-3
+        c = self.net.cnn.body((crop - mean) / std).mean(dim=(2, 3))
+        e = torch.cat([self.feat(features), c], dim=1)
+        head = self.net.head3 if self.head == "3" else self.net.head7
+        p = torch.softmax(head(e), dim=1)
+        if self.flip:
+            n = p.shape[0] // 2
+            p = (p[:n] + p[n:]) / 2
+        if self.head == "fold":
+            p = p @ self.fold
+        bias = self.net.bias7 if self.head == "7" else self.net.bias3
+        return torch.softmax(torch.log(p + 1e-8) + bias, dim=1)
 
 
 # ------------------------------------------------------------------------------ data
@@ -234,6 +267,18 @@ def mirror_inputs(features: np.ndarray) -> np.ndarray:
     return np.concatenate(
         [features[:, :52][:, _MIRROR_BLENDSHAPES], mirror_features(features[:, 52:])], axis=1
     ).astype(np.float32)
+
+
+def mirror_map(n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`mirror_inputs` as a gather and a sign: mirrored = features[:, index] * sign."""
+    probe = mirror_inputs(np.arange(1, n_features + 1, dtype=np.float32)[None])[0]
+    return (np.abs(probe).round().astype(np.int64) - 1), np.sign(probe).astype(np.float32)
+
+
+FOLD_MATRIX = np.zeros((len(FER_EMOTIONS), len(CLASSES)), dtype=np.float32)
+"""Seven-class probabilities @ FOLD_MATRIX = (happy, unknown, sad): the five others summed."""
+for _code, _emotion in enumerate(FER_EMOTIONS):
+    FOLD_MATRIX[_code, fer_to_class([_code])[0]] = 1.0
 
 
 def augment_crops(crops: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -308,24 +353,28 @@ def fit_bias(log_probs: np.ndarray, y: np.ndarray, reference: int,
 
 
 def head_log_probs(net: FusedNet, features: np.ndarray, crops: np.ndarray, head: str,
-                   batch: int = 512) -> np.ndarray:
-    """Uncalibrated log-probabilities of one head (fold: the folded seven-class ones)."""
+                   batch: int = 512, flip: bool = False) -> np.ndarray:
+    """Uncalibrated log-probabilities of one head (fold: the folded seven-class ones); with
+    ``flip``, of the probabilities averaged over the face and its mirror image (as the
+    exported graph with ``flip`` computes them)."""
     net.eval()
-    out = []
+    fold = torch.from_numpy(FOLD_MATRIX)
+    views = [(features, crops)]
+    if flip:
+        views.append((mirror_inputs(features), crops[:, :, ::-1]))
+    total = None
     with torch.no_grad():
-        for i in range(0, len(features), batch):
-            x = torch.from_numpy(np.ascontiguousarray(features[i : i + batch]))
-            c = torch.from_numpy(np.ascontiguousarray(crops[i : i + batch])).float() / 255
-            l7, l3, _, _ = net(x, c.unsqueeze(1).contiguous(memory_format=torch.channels_last))
-            if head == "3":
-                out.append(torch.log_softmax(l3, 1))
-            elif head == "7":
-                out.append(torch.log_softmax(l7, 1))
-            else:
-                p7 = torch.softmax(l7, 1)
-                folded = torch.stack([p7[:, 3], p7[:, [0, 1, 2, 5, 6]].sum(1), p7[:, 4]], 1)
-                out.append(torch.log(folded + 1e-8))
-    return torch.cat(out).numpy()
+        for feats, imgs in views:
+            out = []
+            for i in range(0, len(feats), batch):
+                x = torch.from_numpy(np.ascontiguousarray(feats[i : i + batch]))
+                c = torch.from_numpy(np.ascontiguousarray(imgs[i : i + batch])).float() / 255
+                l7, l3, _, _ = net(x, c.unsqueeze(1).contiguous(memory_format=torch.channels_last))
+                p = torch.softmax(l3 if head == "3" else l7, 1)
+                out.append(p @ fold if head == "fold" else p)
+            p = torch.cat(out)
+            total = p if total is None else total + p
+    return torch.log(total / len(views) + 1e-8).numpy()
 
 
 def head_targets(y7: np.ndarray, head: str) -> np.ndarray:
@@ -422,11 +471,12 @@ def train_fused(data: FusedData, config: FusedConfig, *, progress: bool = True,
 
 
 def calibrated(net: FusedNet, state: dict, data: FusedData, head: str) -> tuple[FusedNet, dict]:
-    """``net`` with ``state`` loaded and ``head``'s bias fitted on validation; its figures."""
+    """``net`` with ``state`` loaded and ``head``'s bias fitted on validation (on the
+    flip-averaged probabilities when ``net.config.flip_average``); its figures."""
     net.load_state_dict(state)
     net.bias7.zero_()
     net.bias3.zero_()
-    lp = head_log_probs(net, data.x_val, data.c_val, head)
+    lp = head_log_probs(net, data.x_val, data.c_val, head, flip=net.config.flip_average)
     y = head_targets(data.y_val, head)
     raw = figures(y, lp.argmax(1), lp.shape[1])
     bias = fit_bias(lp, y, reference=6 if head == "7" else CLASSES.index("unknown"))
@@ -442,7 +492,7 @@ def export_fused(net: FusedNet, head: str, path: str | os.PathLike) -> float:
     """Write the graph of ``head``; returns the largest |onnxruntime - PyTorch| on a probe."""
     import onnxruntime as ort
 
-    model = Exported(net.eval(), head).eval()
+    model = Exported(net.eval(), head, flip=net.config.flip_average).eval()
     size = net.config.crop_size
     rng = np.random.default_rng(0)
     x = rng.standard_normal((8, net.n_features)).astype(np.float32)
@@ -484,8 +534,11 @@ def fused_sidecar(name: str, net: FusedNet, head: str, report: dict, seconds: fl
         "preprocessing": [
             "features: the 52 blendshapes, then landmark features 'contour-affine'",
             "crop: emoblend.features.crop.aligned_crop(frame, landmarks, size) / 255",
-            "standardisation, the crop's per-image normalisation, the calibrated bias "
-            f"{np.round(report['bias'], 3).tolist()} and the softmax: inside the graph",
+            "standardisation, the crop's per-image normalisation, "
+            + ("the average over the face and its mirror image, "
+               if net.config.flip_average else "")
+            + f"the calibrated bias {np.round(report['bias'], 3).tolist()} and the softmax: "
+            "inside the graph",
         ],
         "architecture": {"kind": "fused", **net.config.to_dict()},
         "parameters": sum(p.numel() for p in net.parameters()),
@@ -502,37 +555,80 @@ def fused_sidecar(name: str, net: FusedNet, head: str, report: dict, seconds: fl
 def run_fused(table: str | os.PathLike, out: str | os.PathLike, config: FusedConfig,
               *, crops: str | os.PathLike | None = None, heads: tuple[str, ...] = HEADS,
               name: str = "fused", progress: bool = True, log=print) -> dict:  # noqa: ANN001
-    """Table -> training -> one calibrated ONNX + sidecar per head in ``out``; returns the
-    sidecars by head. ``out`` also gets ``log.jsonl`` (one line per epoch)."""
+    """Table -> training -> one calibrated ONNX + sidecar + checkpoint per head in ``out``;
+    returns the sidecars by head. ``out`` also gets ``log.jsonl`` (one line per epoch)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    data = _checked_data(table, crops, config)
+    result = train_fused(data, config, progress=progress, log=log)
+    write_text(out / "log.jsonl", "".join(json.dumps(r) + "\n" for r in result.history))
+    return {head: _export_head(result.net, result.net.best_states[head], head, data, out, name,
+                               result.best_epoch[head], result.seconds) for head in heads}
+
+
+def reexport_fused(run: str | os.PathLike, table: str | os.PathLike,
+                   out: str | os.PathLike | None = None, *,
+                   crops: str | os.PathLike | None = None, heads: tuple[str, ...] = HEADS,
+                   name: str = "fused", flip_average: bool = True) -> dict:
+    """Calibrate and export again the checkpoints (``NAME-<head>.pt``) of an earlier
+    :func:`run_fused` into ``out`` (default: the run folder), without training.
+
+    WHY: the graph's form can change after a model is trained (flip averaging came after
+    the shipped run); the trained weights need not.
+    """
+    run = Path(run)
+    out = Path(out) if out is not None else run
+    out.mkdir(parents=True, exist_ok=True)
+    sidecars, data = {}, None
+    for head in heads:
+        checkpoint = run / f"{name}-{head}.pt"
+        if not checkpoint.is_file():
+            raise DatasetError(f"{checkpoint} is missing; give a folder `train-fused` wrote")
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        settings = {**saved["config"], "flip_average": flip_average}
+        config = FusedConfig(**{**settings, "widths": tuple(settings["widths"]),
+                                "feature_units": tuple(settings["feature_units"])})
+        data = data or _checked_data(table, crops, config)
+        earlier = run / f"{name}-{head}.json"
+        training = json.loads(earlier.read_text()) if earlier.is_file() else {}
+        net = FusedNet(config, saved["n_features"])
+        sidecars[head] = _export_head(
+            net, saved["state"], head, data, out, name,
+            training.get("metrics", {}).get("best_epoch"),
+            training.get("training", {}).get("seconds", float("nan")))
+    return sidecars
+
+
+def _checked_data(table: str | os.PathLike, crops: str | os.PathLike | None,
+                  config: FusedConfig) -> FusedData:
     data = load_fused_data(table, crops)
     if data.c_train.shape[1] != config.crop_size:
         raise DatasetError(
             f"the crops are {data.c_train.shape[1]} px; the config asks for {config.crop_size}"
         )
-    result = train_fused(data, config, progress=progress, log=log)
-    write_text(out / "log.jsonl", "".join(json.dumps(r) + "\n" for r in result.history))
-    sidecars = {}
-    for head in heads:
-        net, report = calibrated(result.net, result.net.best_states[head], data, head)
-        report["best_epoch"] = result.best_epoch[head]
-        path = out / f"{name}-{head}.onnx"
-        error = export_fused(net, head, path)
-        if error > 1e-4:
-            path.unlink(missing_ok=True)
-            raise EmoblendError(f"ONNX output differs from PyTorch by {error:.2e}")
-        side = fused_sidecar(f"{name}-{head}", net, head, report, result.seconds, data.sha256,
-                             __version__)
-        side["round_trip_max_abs_error"] = error
-        side["file_bytes"] = path.stat().st_size
-        write_text(path.with_suffix(".json"), json.dumps(side, indent=1) + "\n")
-        with atomic_path(out / f"{name}-{head}.pt") as tmp:
-            torch.save({"state": net.state_dict(), "config": config.to_dict(),
-                        "n_features": net.n_features}, tmp)
-        sidecars[head] = side
-    return sidecars
+    return data
 
 
-__all__ = ["FusedConfig", "FusedNet", "HEADS", "run_fused", "train_fused", "load_fused_data",
+def _export_head(net: FusedNet, state: dict, head: str, data: FusedData, out: Path, name: str,
+                 best_epoch: int | None, seconds: float) -> dict:
+    """Calibrate ``state`` for ``head``; write NAME-<head>.onnx, .json and .pt atomically."""
+    net, report = calibrated(net, state, data, head)
+    report["best_epoch"] = best_epoch
+    path = out / f"{name}-{head}.onnx"
+    error = export_fused(net, head, path)
+    if error > 1e-4:
+        path.unlink(missing_ok=True)
+        raise EmoblendError(f"ONNX output differs from PyTorch by {error:.2e}")
+    side = fused_sidecar(f"{name}-{head}", net, head, report, seconds, data.sha256, __version__)
+    side["round_trip_max_abs_error"] = error
+    side["file_bytes"] = path.stat().st_size
+    write_text(path.with_suffix(".json"), json.dumps(side, indent=1) + "\n")
+    with atomic_path(out / f"{name}-{head}.pt") as tmp:
+        torch.save({"state": net.state_dict(), "config": net.config.to_dict(),
+                    "n_features": net.n_features}, tmp)
+    return side
+
+
+__all__ = ["FOLD_MATRIX", "FusedConfig", "FusedNet", "HEADS", "run_fused", "reexport_fused",
+           "train_fused", "load_fused_data", "mirror_map",
            "export_fused", "fit_bias", "figures", "mirror_inputs", "augment_crops"]

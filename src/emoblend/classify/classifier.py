@@ -162,6 +162,7 @@ class Classifier:
             first = str(exc).splitlines()[0][:200]
             raise ClassifierError(f"cannot load classifier {self.path} ({first})") from None
         self._input = self._session.get_inputs()[0].name
+        self._n_features = self._session.get_inputs()[0].shape[1]
         width = self._session.get_outputs()[0].shape[-1]
         if isinstance(width, int) and width != len(info.classes):
             raise ClassifierError(
@@ -259,7 +260,7 @@ class Classifier:
     @property
     def n_features(self) -> int:
         """Width F of the model input [N, F]."""
-        return int(self._session.get_inputs()[0].shape[1])
+        return int(self._n_features)
 
     def predict_face(self, face, image: np.ndarray | None = None, *, color: str = "bgr"  # noqa: ANN001
                      ) -> np.ndarray:

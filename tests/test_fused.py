@@ -35,7 +35,7 @@ def fused_run(crop_build, tmp_path_factory):
     from emoblend.train.fused import FusedConfig, run_fused
 
     out = tmp_path_factory.mktemp("fused_run")
-    config = FusedConfig(crop_size=48, widths=(16, 32, 64, 128), minutes=0.15, batch_size=32,
+    config = FusedConfig(crop_size=48, widths=(16, 32, 64, 128), epochs=4, batch_size=32,
                          threads=1)
     sidecars = run_fused(crop_build / "features.parquet", out, config, progress=False,
                          log=lambda _line: None)
@@ -210,3 +210,13 @@ def test_from_run_exports_a_run_again_without_training(crop_build, fused_run, tm
     assert side["architecture"]["flip_average"] is False
     proc = run_cli("train-fused", table, "--out", tmp_path / "x", "--from-run", tmp_path)
     assert_user_error(proc, "train-fused")
+
+
+def test_epochs_draw_the_schedule_over_a_fixed_number_of_epochs(fused_run):
+    """With ``epochs`` (`train-fused --epochs N`) a run trains exactly N epochs whatever the
+    machine's speed (the learning-rate schedule follows the step count), and the sidecar
+    records N."""
+    out, sidecars = fused_run
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in log] == [1, 2, 3, 4]
+    assert all(side["training"]["config"]["epochs"] == 4 for side in sidecars.values())

@@ -49,6 +49,10 @@ def train_fused(
         None, "--crops", help="The crops file (default: crops.npy beside the table)."
     ),
     minutes: float = typer.Option(55.0, "--minutes", help="Training time budget (wall clock)."),
+    epochs: int | None = typer.Option(
+        None, "--epochs", min=1, help="Train this many epochs instead of --minutes: the same "
+        "learning-rate schedule on any machine.",
+    ),
     heads: str = typer.Option(
         "3,7,fold", "--heads", help="Heads to export: 3 (three classes), 7, fold (7 folded to 3)."
     ),
@@ -88,8 +92,8 @@ def train_fused(
         sidecars = reexport_fused(from_run, table, out, crops=crops, heads=chosen, name=name,
                                   flip_average=flip_average)
     else:
-        config = FusedConfig(crop_size=crop_size, minutes=minutes, seed=seed, threads=threads,
-                             flip_average=flip_average)
+        config = FusedConfig(crop_size=crop_size, minutes=minutes, epochs=epochs, seed=seed,
+                             threads=threads, flip_average=flip_average)
         sidecars = run_fused(table, out, config, crops=crops, heads=chosen, name=name,
                              log=lambda line: console.print(line, highlight=False,
                                                             soft_wrap=True))

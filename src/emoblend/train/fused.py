@@ -20,7 +20,8 @@ The model at a glance (config at the top of :class:`FusedConfig`):
 
 Training (``train_fused``): SGD with Nesterov momentum, a linear warm-up then a cosine decay
 driven by elapsed time (epoch times vary 2× on a shared machine, so a time budget finishes
-reliably), label smoothing for FER2013's noisy labels, and on the crop: flip (with the
+reliably) or, with ``epochs``, by the step count (the same schedule on any machine), label
+smoothing for FER2013's noisy labels, and on the crop: flip (with the
 features mirrored exactly to match), rotation ±10°, scale ±10 %, shift ±8 %, random erasing.
 After each epoch the validation split (PublicTest) is scored; the best epoch per exported head
 is kept, and a per-class bias is then fitted on validation for accuracy + macro-F1 (inside the
@@ -88,6 +89,7 @@ class FusedConfig:
     weight_decay: float = 5e-4
     batch_size: int = 128
     minutes: float = 55.0  # the time budget the schedule is drawn over
+    epochs: int | None = None  # if set: the schedule is drawn over this many epochs instead
     warmup: float = 0.03  # share of the budget
     seed: int = 0
     threads: int = 2
@@ -398,8 +400,9 @@ class FusedResult:
 
 def train_fused(data: FusedData, config: FusedConfig, *, progress: bool = True,
                 log=print) -> FusedResult:  # noqa: ANN001 - a print-like callable
-    """Train for ``config.minutes`` of wall time; returns the net with, per head, the state of
-    its best validation epoch (accuracy + macro-F1) in ``net.best_states``."""
+    """Train for ``config.minutes`` of wall time (or ``config.epochs`` epochs); returns the
+    net with, per head, the state of its best validation epoch (accuracy + macro-F1) in
+    ``net.best_states``."""
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     gen = torch.Generator().manual_seed(config.seed)
@@ -413,17 +416,20 @@ def train_fused(data: FusedData, config: FusedConfig, *, progress: bool = True,
     net.scale.copy_(x.std(0).clamp_min(1e-6))
     opt = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum,
                           nesterov=True, weight_decay=config.weight_decay)
-    budget = config.minutes * 60
-    warm = config.warmup * budget
     steps = len(x) // config.batch_size
     if steps < 1:
         raise DatasetError(f"{len(x)} training rows are fewer than one batch")
+    # The schedule's clock: seconds of wall time, or (with config.epochs) steps taken.
+    budget = config.epochs * steps if config.epochs else config.minutes * 60
+    warm = config.warmup * budget
+    taken = 0
     best: dict[str, tuple[float, int, dict]] = {h: (-1.0, 0, {}) for h in HEADS}
     history: list[dict] = []
     start = time.perf_counter()
     bar = progress_bar(enabled=progress, transient=True)
     with bar:
         task = bar.add_task("training the fused model", total=budget)
+        unit = (lambda: taken) if config.epochs else (lambda: time.perf_counter() - start)
         epoch, done = 0, False
         while not done:
             epoch += 1
@@ -431,12 +437,13 @@ def train_fused(data: FusedData, config: FusedConfig, *, progress: bool = True,
             order = torch.randperm(len(x), generator=gen)
             loss_sum, n = 0.0, 0
             for b in range(steps):
-                elapsed = time.perf_counter() - start
+                elapsed = unit()
                 if elapsed >= budget:
                     done = True
                     break
                 lr = config.lr * (elapsed / warm if elapsed < warm else 0.5 * (
                     1 + math.cos(math.pi * (elapsed - warm) / (budget - warm))))
+                taken += 1
                 for group in opt.param_groups:
                     group["lr"] = lr
                 idx = order[b * config.batch_size : (b + 1) * config.batch_size]
@@ -456,6 +463,7 @@ def train_fused(data: FusedData, config: FusedConfig, *, progress: bool = True,
                 loss_sum += float(loss.detach())
                 n += 1
                 bar.update(task, completed=min(elapsed, budget))
+            done = done or bool(config.epochs and epoch >= config.epochs)
             row = {"epoch": epoch, "seconds": round(time.perf_counter() - start, 1),
                    "loss": loss_sum / max(n, 1), "load_average": os.getloadavg()[0]}
             for head in HEADS:

@@ -21,7 +21,7 @@ FER2013 image's crop is close to the image itself (its faces are already roughly
 way), and the crop of a mirrored face is the mirrored crop (flip augmentation stays honest).
 
 Landmarks are MediaPipe's: x, y normalised to the image width and height (0 = left / top
-edge, 1 = right / bottom edge). One face costs a few hundredths of a millisecond.
+edge, 1 = right / bottom edge). One face from a 640×360 frame costs about 0.14 ms.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def _similarity(landmarks: np.ndarray, width: int, height: int, size: int
     """:func:`crop_matrix` as two rows of plain floats.
 
     WHY plain floats: six points are too few for numpy to pay; its per-call overhead made
-    this map cost more than the warp it feeds (0.05 ms against 0.005 ms in plain Python).
+    this map (0.026-0.036 ms; 0.008 ms in plain Python) and the preimage below cost as much
+    as the warp they feed.
     """
     points = np.asarray(landmarks)
     if points.ndim != 2 or points.shape[0] < _MIN_LANDMARKS or points.shape[1] < 2:

@@ -24,7 +24,8 @@ Latency: after a step change in which the new class leads the current one by ``L
 in the per-frame probabilities, the label follows within
 ``tau_ms * ln((1 + L) / (L - margin))`` plus one frame, or ``min_dwell_ms`` after the
 previous switch if that is later: 1.32 ``tau_ms`` (264 ms with the defaults) for L = 0.5,
-1.39 ``tau_ms`` (279 ms) for the 0.46 by which the default model reads the smile in single_face.mp4.
+1.39 ``tau_ms`` (279 ms) for the 0.46 by which the default model reads the smile in
+single_face.mp4.
 (The smoothed lead rises from at worst -1 towards L and crosses ``margin`` once
 ``alpha >= (1 + margin) / (1 + L)``.)
 """

@@ -176,10 +176,7 @@ def test_flip_averaged_graph_reads_a_face_and_its_mirror_alike(crop_build, fused
     mirrored = classifier.predict_features(mirror_inputs(x), np.ascontiguousarray(c[:, :, ::-1]))
     np.testing.assert_allclose(mirrored, p, atol=1e-4)
     saved = torch.load(out / "fused-fold.pt", weights_only=False)
-    settings = saved["config"]
-    config = FusedConfig(**{**settings, "widths": tuple(settings["widths"]),
-                            "feature_units": tuple(settings["feature_units"])})
-    net = FusedNet(config, saved["n_features"])
+    net = FusedNet(FusedConfig.from_dict(saved["config"]), saved["n_features"])
     net.load_state_dict(saved["state"])
     logits = head_log_probs(net, x, c, "fold", flip=True) + net.bias3.numpy()
     want = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)

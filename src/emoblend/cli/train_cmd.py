@@ -87,13 +87,12 @@ def train_fused(
     if minutes <= 0:
         raise EmoblendError(f"--minutes is {minutes}; give a positive time budget")
     console = Console(stderr=True)
-    crop_size = _crop_size(table, crops)
-    if from_run is not None:
+    if from_run is not None:  # the crop size comes from the run's checkpoints
         sidecars = reexport_fused(from_run, table, out, crops=crops, heads=chosen, name=name,
                                   flip_average=flip_average)
     else:
-        config = FusedConfig(crop_size=crop_size, minutes=minutes, epochs=epochs, seed=seed,
-                             threads=threads, flip_average=flip_average)
+        config = FusedConfig(crop_size=_crop_size(table, crops), minutes=minutes, epochs=epochs,
+                             seed=seed, threads=threads, flip_average=flip_average)
         sidecars = run_fused(table, out, config, crops=crops, heads=chosen, name=name,
                              log=lambda line: console.print(line, highlight=False,
                                                             soft_wrap=True))

@@ -99,6 +99,12 @@ class FusedConfig:
         return {**asdict(self), "widths": list(self.widths),
                 "feature_units": list(self.feature_units)}
 
+    @classmethod
+    def from_dict(cls, settings: dict) -> FusedConfig:
+        """The inverse of :meth:`to_dict` (as a checkpoint or sidecar stores it)."""
+        return cls(**{**settings, "widths": tuple(settings["widths"]),
+                      "feature_units": tuple(settings["feature_units"])})
+
 
 # ------------------------------------------------------------------------------ the model
 
@@ -597,9 +603,7 @@ def reexport_fused(run: str | os.PathLike, table: str | os.PathLike,
         if not checkpoint.is_file():
             raise DatasetError(f"{checkpoint} is missing; give a folder `train-fused` wrote")
         saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        settings = {**saved["config"], "flip_average": flip_average}
-        config = FusedConfig(**{**settings, "widths": tuple(settings["widths"]),
-                                "feature_units": tuple(settings["feature_units"])})
+        config = FusedConfig.from_dict({**saved["config"], "flip_average": flip_average})
         data = data or _checked_data(table, crops, config)
         earlier = run / f"{name}-{head}.json"
         training = json.loads(earlier.read_text()) if earlier.is_file() else {}
